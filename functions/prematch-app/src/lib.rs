@@ -1,0 +1,1 @@
+//! prematch-app (skeleton; see its issue).

@@ -1,0 +1,2 @@
+//! prematch-check (skeleton).
+fn main() {}

@@ -1,0 +1,2 @@
+//! prematch-cli (skeleton).
+fn main() {}

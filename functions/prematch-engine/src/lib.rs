@@ -1,0 +1,1 @@
+//! prematch-engine (skeleton; see its issue).

@@ -1,0 +1,1 @@
+//! prematch-gen (skeleton; see its issue).

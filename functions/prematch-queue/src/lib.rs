@@ -1,0 +1,1 @@
+//! prematch-queue (skeleton; see its issue).

@@ -1,0 +1,2 @@
+//! prematch-trigger (skeleton).
+fn main() {}

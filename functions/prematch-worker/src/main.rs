@@ -1,0 +1,2 @@
+//! prematch-worker (skeleton).
+fn main() {}
