@@ -1,1 +1,7 @@
-//! prematch-app (skeleton; see its issue).
+//! What the three Lambda binaries and the CLI share: configuration, telemetry, AWS adapters, state.
+
+pub mod config;
+pub mod metrics;
+pub mod telemetry;
+
+pub use config::{Config, ConfigError};
