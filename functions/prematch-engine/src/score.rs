@@ -1,0 +1,230 @@
+//! The mutual pair score: each side's fit to the other's preferences, combined by harmonic mean.
+
+use serde::{Deserialize, Serialize};
+
+use crate::compile::{CompiledRegion, FLAG_GENDER_BY_NAME};
+
+/// Scores are fixed-point integers: `SCORE_SCALE` is 1.0. Integers make every comparison exact
+/// and every result independent of thread count.
+pub const SCORE_SCALE: u32 = 1_000_000;
+
+/// Relative weights of the four parts of a one-sided score (any non-negative numbers; they are
+/// normalised to sum to 1, and all-zero or invalid weights fall back to the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Weights {
+    /// Shared interests relative to the seeker's interests.
+    pub interests: f64,
+    /// Overlapping time relative to the seeker's availability.
+    pub time: f64,
+    /// Shared languages relative to the seeker's languages.
+    pub languages: f64,
+    /// How close the other's age is to the middle of the seeker's range.
+    pub age: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            interests: 0.4,
+            time: 0.3,
+            languages: 0.1,
+            age: 0.2,
+        }
+    }
+}
+
+impl Weights {
+    /// The weights scaled to sum to 1 (defaults when they cannot be).
+    pub fn normalised(&self) -> Weights {
+        let parts = [self.interests, self.time, self.languages, self.age];
+        let sum: f64 = parts.iter().sum();
+        if parts.iter().any(|w| !w.is_finite() || *w < 0.0) || sum <= 0.0 || !sum.is_finite() {
+            return Weights::default().normalised();
+        }
+        Weights {
+            interests: self.interests / sum,
+            time: self.time / sum,
+            languages: self.languages / sum,
+            age: self.age / sum,
+        }
+    }
+}
+
+/// The four parts of one side's score, each in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SideScore {
+    /// |I_a ∩ I_b| / |I_a| (0 when the seeker lists no interests).
+    pub interests: f64,
+    /// overlap / availability of the seeker.
+    pub time: f64,
+    /// |L_a ∩ L_b| / |L_a|.
+    pub languages: f64,
+    /// 1 − |2·age_b − (min+max)| / (max − min + 2), or 1 without a two-sided range.
+    pub age: f64,
+}
+
+impl SideScore {
+    /// The weighted sum, in [0, 1].
+    pub fn total(&self, w: &Weights) -> f64 {
+        w.interests * self.interests
+            + w.time * self.time
+            + w.languages * self.languages
+            + w.age * self.age
+    }
+}
+
+/// Harmonic mean of the two one-sided scores: near 0 when either side is near 0.
+pub fn harmonic_mean(x: f64, y: f64) -> f64 {
+    let sum = x + y;
+    if sum <= 0.0 {
+        0.0
+    } else {
+        2.0 * x * y / sum
+    }
+}
+
+/// Fixed-point form of a score in [0, 1].
+pub fn quantise(score: f64) -> u32 {
+    (score.clamp(0.0, 1.0) * f64::from(SCORE_SCALE)).round() as u32
+}
+
+fn common(x: &[u64], y: &[u64]) -> u32 {
+    x.iter().zip(y).map(|(a, b)| (a & b).count_ones()).sum()
+}
+
+/// Age closeness of `age` to the seeker's range `[lo, hi]` (open ends score 1).
+fn age_closeness(lo: u8, hi: u8, age: u8) -> f64 {
+    if lo == 0 || hi == u8::MAX {
+        return 1.0;
+    }
+    let span = f64::from(hi) - f64::from(lo) + 2.0;
+    let off = (2.0 * f64::from(age) - f64::from(lo) - f64::from(hi)).abs();
+    (1.0 - off / span).clamp(0.0, 1.0)
+}
+
+/// One side's score parts: how well `b` fits `a`'s preferences.
+pub(crate) fn side(region: &CompiledRegion, a: usize, b: usize, overlap_cells: u32) -> SideScore {
+    let pa = &region.profiles[a];
+    let pb = &region.profiles[b];
+    let interests = if pa.n_interests == 0 {
+        0.0
+    } else {
+        f64::from(common(region.interests_of(a), region.interests_of(b)))
+            / f64::from(pa.n_interests)
+    };
+    let time = if pa.avail_cells == 0 {
+        0.0
+    } else {
+        f64::from(overlap_cells) / f64::from(pa.avail_cells)
+    };
+    let n_langs = region.users[a].languages.len().max(1) as f64;
+    let languages = f64::from(common(region.langs_of(a), region.langs_of(b))) / n_langs;
+    SideScore {
+        interests,
+        time,
+        languages,
+        age: age_closeness(pa.age_min, pa.age_max, pb.age),
+    }
+}
+
+/// The fixed-point mutual score of a pair that passed the hard rules.
+pub(crate) fn mutual(
+    region: &CompiledRegion,
+    a: usize,
+    b: usize,
+    overlap_cells: u32,
+    w: &Weights,
+) -> u32 {
+    let sa = side(region, a, b, overlap_cells).total(w);
+    let sb = side(region, b, a, overlap_cells).total(w);
+    quantise(harmonic_mean(sa, sb))
+}
+
+/// Overlapping cells of two users' week masks.
+pub(crate) fn overlap_cells(region: &CompiledRegion, a: usize, b: usize) -> u32 {
+    let (x, y) = (&region.profiles[a].avail, &region.profiles[b].avail);
+    x.iter().zip(y).map(|(p, q)| (p & q).count_ones()).sum()
+}
+
+/// Checks every hard rule of DESIGN §3.1 for a pair of compiled users (both are active and
+/// unique by construction), the slow, obvious way. The kernel must agree with it.
+pub fn feasible(region: &CompiledRegion, a: u32, b: u32) -> bool {
+    let (a, b) = (a as usize, b as usize);
+    if a == b || a >= region.len() || b >= region.len() {
+        return false;
+    }
+    let (ua, ub) = (&region.users[a], &region.users[b]);
+    let (pa, pb) = (&region.profiles[a], &region.profiles[b]);
+    ua.region == ub.region
+        && region.genders_accept(a, b)
+        && pa.age_min <= pb.age
+        && pb.age <= pa.age_max
+        && pb.age_min <= pa.age
+        && pa.age <= pb.age_max
+        && common(region.langs_of(a), region.langs_of(b)) > 0
+        && overlap_cells(region, a, b) >= region.min_overlap_cells
+        && !region.excluded(a, b as u32)
+}
+
+/// The mutual score of a pair, or `None` when a hard rule forbids it.
+pub fn score_pair(region: &CompiledRegion, a: u32, b: u32, weights: &Weights) -> Option<u32> {
+    feasible(region, a, b).then(|| {
+        let ov = overlap_cells(region, a as usize, b as usize);
+        mutual(region, a as usize, b as usize, ov, &weights.normalised())
+    })
+}
+
+/// Whether a pair that passed the bit-level filters also passes the rare slow rules.
+#[inline]
+pub(crate) fn passes_slow_rules(region: &CompiledRegion, a: usize, b: usize) -> bool {
+    let flags = region.profiles[a].flags | region.profiles[b].flags;
+    if flags == 0 {
+        return true;
+    }
+    (flags & FLAG_GENDER_BY_NAME == 0 || region.genders_accept(a, b))
+        && !region.excluded(a, b as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn harmonic_mean_punishes_one_sided_interest() {
+        assert_eq!(harmonic_mean(0.9, 0.0), 0.0);
+        assert!(harmonic_mean(0.9, 0.1) < 0.2);
+        assert!((harmonic_mean(0.6, 0.6) - 0.6).abs() < 1e-12);
+        assert_eq!(harmonic_mean(0.3, 0.7), harmonic_mean(0.7, 0.3));
+    }
+
+    #[test]
+    fn age_closeness_is_one_in_the_middle_and_positive_at_the_edges() {
+        assert_eq!(age_closeness(30, 40, 35), 1.0);
+        assert!((age_closeness(30, 40, 30) - 2.0 / 12.0).abs() < 1e-12);
+        assert_eq!(age_closeness(0, 40, 39), 1.0);
+    }
+
+    #[test]
+    fn weights_normalise_and_fall_back_when_invalid() {
+        let w = Weights {
+            interests: 2.0,
+            time: 2.0,
+            languages: 0.0,
+            age: 0.0,
+        }
+        .normalised();
+        assert_eq!((w.interests, w.time), (0.5, 0.5));
+        let bad = Weights {
+            interests: -1.0,
+            ..Weights::default()
+        };
+        assert_eq!(bad.normalised(), Weights::default().normalised());
+    }
+
+    #[test]
+    fn quantise_clamps_to_the_unit_interval() {
+        assert_eq!(quantise(1.5), SCORE_SCALE);
+        assert_eq!(quantise(-0.1), 0);
+        assert_eq!(quantise(0.5), SCORE_SCALE / 2);
+    }
+}

@@ -1,0 +1,490 @@
+//! Whole-pipeline tests on small hand-made regions, and property tests of the guarantees.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use crate::*;
+
+fn run_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 3).expect("date")
+}
+
+/// A user record with sensible defaults; `edit` changes what a test is about.
+fn record(id: &str, gender: &str, seeks: &[&str], edit: impl FnOnce(&mut Value)) -> Value {
+    let mut v = json!({
+        "user_id": id, "region": "eu-west", "active": true, "timezone": "Europe/Berlin",
+        "gender": gender, "birth_date": "1994-05-02",
+        "seeking": {"genders": seeks, "age_min": 25, "age_max": 40},
+        "languages": ["en"], "interests": ["climbing", "jazz"],
+        "availability": [{"day": "sat", "start": "10:00", "end": "14:00"}],
+        "blocked": []
+    });
+    edit(&mut v);
+    v
+}
+
+fn user(v: Value) -> User {
+    parse_user(&v).expect("test record is valid")
+}
+
+fn pair_ids(out: &RegionOutcome) -> Vec<(String, String)> {
+    out.suggestions
+        .iter()
+        .map(|s| (s.a.clone(), s.b.clone()))
+        .collect()
+}
+
+fn run(users: Vec<User>, history: &[HistoryPair]) -> RegionOutcome {
+    match_region(users, history, run_date(), &MatchConfig::default())
+}
+
+#[test]
+fn compatible_pair_is_suggested_with_its_reasons_in_each_local_time() {
+    // GIVEN a woman in Berlin and a man in London, both free on Saturday morning.
+    let a = user(record("u_000001", "woman", &["man"], |_| {}));
+    let b = user(record("u_000002", "man", &["woman"], |v| {
+        v["timezone"] = json!("Europe/London");
+        v["interests"] = json!(["climbing", "chess"]);
+        v["availability"] = json!([{"day": "sat", "start": "09:00", "end": "11:00"}]);
+    }));
+    // WHEN the region is matched
+    let out = run(vec![a, b], &[]);
+    // THEN they are suggested to each other, free Saturday 10:00-12:00 Berlin = 09:00-11:00 London.
+    assert_eq!(pair_ids(&out), vec![("u_000001".into(), "u_000002".into())]);
+    let r = &out.suggestions[0].reasons;
+    assert_eq!(r.overlap_minutes, 120);
+    assert_eq!(r.times.len(), 1);
+    assert_eq!(
+        (
+            r.times[0].a.day,
+            r.times[0].a.start.as_str(),
+            r.times[0].a.end.as_str()
+        ),
+        (Weekday::Sat, "10:00", "12:00")
+    );
+    assert_eq!(
+        (r.times[0].b.start.as_str(), r.times[0].b.end.as_str()),
+        ("09:00", "11:00")
+    );
+    assert_eq!(r.interests, vec!["climbing".to_string()]);
+    assert_eq!(r.languages, vec!["en".to_string()]);
+    let s = out.suggestions[0].score;
+    assert!(s > 0.0 && s <= 1.0, "{s}");
+    assert_eq!(out.stats.users_covered, 2);
+    assert_eq!(out.stats.feasible_pairs, 1);
+}
+
+/// Two users who match, then one change that must make them not match.
+fn forbidden_by(change: impl FnOnce(&mut Value)) -> RegionOutcome {
+    let a = user(record("u_000001", "woman", &["man"], change));
+    let b = user(record("u_000002", "man", &["woman"], |_| {}));
+    run(vec![a, b], &[])
+}
+
+#[test]
+fn each_hard_rule_alone_forbids_the_pair() {
+    type Change = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Change)> = vec![
+        ("inactive", Box::new(|v| v["active"] = json!(false))),
+        ("other region", Box::new(|v| v["region"] = json!("us-east"))),
+        (
+            "gender not sought",
+            Box::new(|v| v["seeking"]["genders"] = json!(["woman"])),
+        ),
+        (
+            "too young for the other",
+            Box::new(|v| v["birth_date"] = json!("2004-01-01")),
+        ),
+        (
+            "other too old for me",
+            Box::new(|v| v["seeking"]["age_max"] = json!(30)),
+        ),
+        (
+            "no shared language",
+            Box::new(|v| v["languages"] = json!(["de"])),
+        ),
+        (
+            "30 minutes overlap",
+            Box::new(|v| {
+                v["availability"] = json!([{"day": "sat", "start": "13:30", "end": "18:00"}])
+            }),
+        ),
+        (
+            "I blocked them",
+            Box::new(|v| v["blocked"] = json!(["u_000002"])),
+        ),
+    ];
+    for (why, change) in cases {
+        let out = forbidden_by(change);
+        assert!(out.suggestions.is_empty(), "{why}: {:?}", pair_ids(&out));
+        assert_eq!(out.stats.users_covered, 0, "{why}");
+    }
+}
+
+#[test]
+fn a_block_by_the_other_side_also_forbids_the_pair() {
+    let a = user(record("u_000001", "woman", &["man"], |_| {}));
+    let b = user(record("u_000002", "man", &["woman"], |v| {
+        v["blocked"] = json!(["u_000001"])
+    }));
+    assert!(run(vec![a, b], &[]).suggestions.is_empty());
+}
+
+#[test]
+fn exactly_the_minimum_overlap_is_enough() {
+    let out = forbidden_by(|v| {
+        v["availability"] = json!([{"day": "sat", "start": "13:00", "end": "18:00"}])
+    });
+    assert_eq!(out.suggestions.len(), 1);
+    assert_eq!(out.suggestions[0].reasons.overlap_minutes, 60);
+}
+
+#[test]
+fn seeking_without_genders_accepts_anyone() {
+    let a = user(record("u_000001", "nonbinary", &[], |v| {
+        v["seeking"]["genders"] = Value::Null
+    }));
+    let b = user(record("u_000002", "man", &["nonbinary"], |_| {}));
+    assert_eq!(run(vec![a, b], &[]).suggestions.len(), 1);
+}
+
+#[test]
+fn history_within_the_window_forbids_and_older_history_does_not() {
+    let users = || {
+        vec![
+            user(record("u_000001", "woman", &["man"], |_| {})),
+            user(record("u_000002", "man", &["woman"], |_| {})),
+        ]
+    };
+    let on = |y, m, d| HistoryPair {
+        a: "u_000002".into(),
+        b: "u_000001".into(),
+        date: NaiveDate::from_ymd_opt(y, m, d).expect("date"),
+    };
+    // Run date 2026-12-03, 14 days: 2026-11-19 ..= 2026-12-02 count.
+    assert!(run(users(), &[on(2026, 11, 19)]).suggestions.is_empty());
+    assert!(run(users(), &[on(2026, 12, 2)]).suggestions.is_empty());
+    assert_eq!(run(users(), &[on(2026, 11, 18)]).suggestions.len(), 1);
+    assert_eq!(run(users(), &[on(2026, 12, 3)]).suggestions.len(), 1);
+}
+
+#[test]
+fn midnight_crossing_slots_overlap_across_time_zones() {
+    // GIVEN New York Friday 20:00-23:00 (= Sat 01:00-04:00 UTC) and Berlin Friday 23:30-03:00
+    // (= Fri 22:30 - Sat 02:00 UTC): one hour in common, after midnight UTC.
+    let a = user(record("u_000001", "woman", &["man"], |v| {
+        v["timezone"] = json!("America/New_York");
+        v["availability"] = json!([{"day": "fri", "start": "20:00", "end": "23:00"}]);
+    }));
+    let b = user(record("u_000002", "man", &["woman"], |v| {
+        v["availability"] = json!([{"day": "fri", "start": "23:30", "end": "03:00"}]);
+    }));
+    let out = run(vec![a, b], &[]);
+    assert_eq!(out.suggestions.len(), 1);
+    let t = &out.suggestions[0].reasons.times[0];
+    assert_eq!(t.minutes, 60);
+    assert_eq!(
+        (t.a.day, t.a.start.as_str(), t.a.end.as_str()),
+        (Weekday::Fri, "20:00", "21:00")
+    );
+    assert_eq!(
+        (t.b.day, t.b.start.as_str(), t.b.end.as_str()),
+        (Weekday::Sat, "02:00", "03:00")
+    );
+}
+
+#[test]
+fn sunday_night_into_monday_counts_as_one_window() {
+    let slot = json!([{"day": "sun", "start": "23:00", "end": "01:00"}]);
+    let a = user(record("u_000001", "woman", &["man"], |v| {
+        v["timezone"] = json!("UTC");
+        v["availability"] = slot.clone();
+    }));
+    let b = user(record("u_000002", "man", &["woman"], |v| {
+        v["timezone"] = json!("UTC");
+        v["availability"] = json!([{"day": "mon", "start": "00:00", "end": "02:00"},
+                                   {"day": "sun", "start": "22:00", "end": "24:00"}]);
+    }));
+    let out = run(vec![a, b], &[]);
+    assert_eq!(out.suggestions.len(), 1);
+    let r = &out.suggestions[0].reasons;
+    assert_eq!(r.overlap_minutes, 120);
+    assert_eq!(r.times.len(), 1, "{:?}", r.times);
+    assert_eq!(
+        (r.times[0].a.day, r.times[0].a.start.as_str()),
+        (Weekday::Sun, "23:00")
+    );
+    assert_eq!(r.times[0].a.end, "01:00");
+}
+
+#[test]
+fn user_with_no_feasible_partner_gets_none_and_others_still_match() {
+    let users = vec![
+        user(record("u_000001", "woman", &["man"], |_| {})),
+        user(record("u_000002", "man", &["woman"], |_| {})),
+        user(record("u_000003", "man", &["woman"], |v| {
+            v["languages"] = json!(["ja"])
+        })),
+    ];
+    let out = run(users, &[]);
+    assert_eq!(pair_ids(&out), vec![("u_000001".into(), "u_000002".into())]);
+    assert_eq!(out.stats.users_with_feasible_partner, 2);
+}
+
+#[test]
+fn popular_user_is_capped_at_k_and_everyone_else_is_covered_if_possible() {
+    // GIVEN one woman every man likes best, and four more women each liked by a different man.
+    let mut users = vec![user(record("u_000000", "woman", &["man"], |v| {
+        v["interests"] = json!(["climbing", "jazz", "chess", "film"])
+    }))];
+    for i in 1..=6 {
+        users.push(user(record(
+            &format!("u_00010{i}"),
+            "man",
+            &["woman"],
+            |v| v["interests"] = json!(["climbing", "jazz", "chess", "film"]),
+        )));
+    }
+    for i in 1..=6 {
+        users.push(user(record(
+            &format!("u_00020{i}"),
+            "woman",
+            &["man"],
+            |v| v["interests"] = json!([format!("tag{i}")]),
+        )));
+    }
+    let out = run(users, &[]);
+    let mut degree: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &out.suggestions {
+        *degree.entry(s.a.clone()).or_default() += 1;
+        *degree.entry(s.b.clone()).or_default() += 1;
+    }
+    assert!(degree.values().all(|&d| d <= 3));
+    assert_eq!(out.stats.users_covered, 13, "{degree:?}");
+}
+
+#[test]
+fn input_order_does_not_change_the_result() {
+    let make = || -> Vec<User> {
+        (0..30)
+            .map(|i| {
+                let gender = if i % 2 == 0 { "woman" } else { "man" };
+                let seeks = if i % 2 == 0 { ["man"] } else { ["woman"] };
+                user(record(&format!("u_{i:06}"), gender, &seeks, |v| {
+                    v["interests"] = json!([format!("t{}", i % 4), format!("t{}", i % 7)]);
+                    v["birth_date"] =
+                        json!(format!("19{}-0{}-1{}", 85 + i % 10, 1 + i % 9, i % 10));
+                }))
+            })
+            .collect()
+    };
+    let forward = run(make(), &[]);
+    let mut reversed = make();
+    reversed.reverse();
+    assert_eq!(
+        forward,
+        RegionOutcome {
+            stats: forward.stats.clone(),
+            ..run(reversed, &[])
+        }
+    );
+    assert!(!forward.suggestions.is_empty());
+}
+
+#[test]
+fn duplicates_and_inactive_users_are_counted_not_matched() {
+    let users = vec![
+        user(record("u_000001", "woman", &["man"], |_| {})),
+        user(record("u_000001", "woman", &["man"], |_| {})),
+        user(record("u_000002", "man", &["woman"], |v| {
+            v["active"] = json!(false)
+        })),
+    ];
+    let out = run(users, &[]);
+    assert_eq!(
+        (out.stats.users, out.stats.duplicates, out.stats.inactive),
+        (3, 1, 1)
+    );
+    assert_eq!(out.stats.matched_users, 1);
+}
+
+// ---------- property tests ----------
+
+const ZONES: [&str; 6] = [
+    "UTC",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "America/New_York",
+    "Pacific/Auckland",
+    "Asia/Kathmandu",
+];
+const GENDERS: [&str; 3] = ["woman", "man", "nonbinary"];
+
+fn arb_user(id: usize, n: usize) -> impl Strategy<Value = Value> {
+    let slot = (0usize..7, 0u32..96, 1u32..24).prop_map(|(d, q, len)| {
+        let start = q * 15;
+        let end = (start + len * 15) % 1440;
+        let day = Weekday::ALL[d].as_str();
+        json!({"day": day, "start": format!("{:02}:{:02}", start / 60, start % 60),
+               "end": format!("{:02}:{:02}", end / 60, end % 60)})
+    });
+    (
+        0usize..ZONES.len(),
+        0usize..3,
+        proptest::option::weighted(0.8, proptest::sample::subsequence(GENDERS.to_vec(), 1..=3)),
+        (1975i32..2006, 1u32..13, 1u32..29),
+        (18u8..40, 0u8..25),
+        proptest::sample::subsequence(vec!["en", "de", "fr"], 1..=2),
+        proptest::sample::subsequence(vec!["a", "b", "c", "d", "e", "f", "g", "h"], 0..=4),
+        proptest::collection::vec(slot, 1..4),
+        proptest::collection::vec(0..n, 0..2),
+        prop::bool::weighted(0.9),
+    )
+        .prop_map(
+            move |(z, g, seeks, (y, m, d), (lo, span), langs, tags, slots, blocked, active)| {
+                json!({
+                    "user_id": format!("u_{id:06}"), "region": if id % 5 == 4 { "us-east" } else { "eu-west" },
+                    "active": active, "timezone": ZONES[z], "gender": GENDERS[g],
+                    "birth_date": format!("{y}-{m:02}-{d:02}"),
+                    "seeking": {"genders": seeks, "age_min": lo, "age_max": lo + span},
+                    "languages": langs, "interests": tags, "availability": slots,
+                    "blocked": blocked.iter().map(|b| format!("u_{b:06}")).collect::<Vec<_>>(),
+                })
+            },
+        )
+}
+
+fn arb_region() -> impl Strategy<Value = (Vec<Value>, Vec<(usize, usize, i64)>)> {
+    (2usize..40).prop_flat_map(|n| {
+        (
+            (0..n).map(|i| arb_user(i, n)).collect::<Vec<_>>(),
+            proptest::collection::vec((0..n, 0..n, 1i64..20), 0..10),
+        )
+    })
+}
+
+fn history_of(raw: &[(usize, usize, i64)]) -> Vec<HistoryPair> {
+    raw.iter()
+        .map(|&(a, b, days)| HistoryPair {
+            a: format!("u_{a:06}"),
+            b: format!("u_{b:06}"),
+            date: run_date() - chrono::Duration::days(days),
+        })
+        .collect()
+}
+
+/// The hard rules of DESIGN §3.1 restated on the records, independent of the compiled form.
+fn allowed(a: &User, b: &User, history: &[HistoryPair], cfg: &MatchConfig) -> bool {
+    let date = run_date();
+    let ages_ok = |seeker: &User, other: &User| {
+        let age = other.age_on(date);
+        seeker.seeking.age_min.is_none_or(|lo| age >= u32::from(lo))
+            && seeker.seeking.age_max.is_none_or(|hi| age <= u32::from(hi))
+    };
+    let gender_ok = |seeker: &User, other: &User| {
+        seeker
+            .seeking
+            .genders
+            .as_ref()
+            .is_none_or(|g| g.contains(&other.gender))
+    };
+    let overlap: u32 = week_mask(a.timezone, &a.availability, date)
+        .iter()
+        .zip(week_mask(b.timezone, &b.availability, date))
+        .map(|(x, y)| (x & y).count_ones() * CELL_MINUTES)
+        .sum();
+    let recent = history.iter().any(|h| {
+        let same = (h.a == a.user_id && h.b == b.user_id) || (h.a == b.user_id && h.b == a.user_id);
+        let age = (date - h.date).num_days();
+        same && (1..=i64::from(cfg.history_days)).contains(&age)
+    });
+    a.active
+        && b.active
+        && a.region == b.region
+        && !a.blocked.contains(&b.user_id)
+        && !b.blocked.contains(&a.user_id)
+        && gender_ok(a, b)
+        && gender_ok(b, a)
+        && ages_ok(a, b)
+        && ages_ok(b, a)
+        && a.languages.iter().any(|l| b.languages.contains(l))
+        && overlap >= cfg.min_overlap_minutes
+        && !recent
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn selection_obeys_every_hard_rule_and_the_cap((records, raw_history) in arb_region(), k in 1usize..4, greedy in any::<bool>()) {
+        let users: Vec<User> = records.iter().map(|r| parse_user(r).expect("generated record is valid")).collect();
+        let history = history_of(&raw_history);
+        let cfg = MatchConfig {
+            suggestions_per_user: k,
+            selection: if greedy { SelectionMethod::Greedy } else { SelectionMethod::Auction },
+            ..MatchConfig::default()
+        };
+        let by_id: BTreeMap<&str, &User> = users.iter().map(|u| (u.user_id.as_str(), u)).collect();
+        let out = match_region(users.clone(), &history, run_date(), &cfg);
+        let mut degree: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        for s in &out.suggestions {
+            prop_assert!(s.a < s.b, "pairs are canonical");
+            prop_assert!(seen.insert((s.a.clone(), s.b.clone())), "no pair twice");
+            prop_assert!(allowed(by_id[s.a.as_str()], by_id[s.b.as_str()], &history, &cfg), "{} {}", s.a, s.b);
+            *degree.entry(&s.a).or_default() += 1;
+            *degree.entry(&s.b).or_default() += 1;
+        }
+        prop_assert!(degree.values().all(|&d| d <= k));
+        prop_assert!(out.stats.total_score <= out.stats.upper_bound + 1e-6);
+        // The feasible count agrees with the independent rules over all pairs.
+        let mut feasible = 0u64;
+        for (i, a) in users.iter().enumerate() {
+            for b in &users[i + 1..] {
+                feasible += u64::from(allowed(a, b, &history, &cfg));
+            }
+        }
+        prop_assert_eq!(out.stats.feasible_pairs, feasible);
+    }
+
+    #[test]
+    fn results_are_the_same_on_one_and_two_threads((records, raw_history) in arb_region()) {
+        let users: Vec<User> = records.iter().map(|r| parse_user(r).expect("valid")).collect();
+        let history = history_of(&raw_history);
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            pool.install(|| match_region(users.clone(), &history, run_date(), &MatchConfig::default()))
+        };
+        let (one, two) = (on(1), on(2));
+        prop_assert_eq!(&one.suggestions, &two.suggestions);
+        prop_assert_eq!(one.stats.feasible_pairs, two.stats.feasible_pairs);
+    }
+
+    #[test]
+    fn kernel_and_slow_rules_agree_on_every_pair((records, raw_history) in arb_region()) {
+        let users: Vec<User> = records.iter().map(|r| parse_user(r).expect("valid")).collect();
+        let history = history_of(&raw_history);
+        let cfg = MatchConfig::default();
+        let region = compile(users, &history, run_date(), &cfg);
+        let graph: HashSet<(u32, u32)> = feasible_graph(&region, &cfg.weights).iter().map(|e| (e.a, e.b)).collect();
+        for a in 0..region.len() as u32 {
+            for b in a + 1..region.len() as u32 {
+                prop_assert_eq!(graph.contains(&(a, b)), feasible(&region, a, b), "{} {}", a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn utc_offset_of_masks_matches_chrono_for_any_slot(z in 0usize..ZONES.len(), d in 0usize..7, q in 0u32..48, month in 1u32..13) {
+        let tz: chrono_tz::Tz = ZONES[z].parse().expect("zone");
+        let date = NaiveDate::from_ymd_opt(2026, month, 15).expect("date");
+        let slot = Slot { day: Weekday::ALL[d], start_minute: q * 30, end_minute: (q * 30 + 120) % 1440 };
+        let mask = week_mask(tz, &[slot], date);
+        let cells: u32 = mask.iter().map(|w| w.count_ones()).sum();
+        // A two-hour slot is 4 cells unless a DST change or a 45-minute offset cuts it.
+        prop_assert!((2..=6).contains(&cells), "{cells}");
+    }
+}
