@@ -1,0 +1,2 @@
+//! Queue benchmark (placeholder until the BullMQ comparison lands).
+fn main() {}
