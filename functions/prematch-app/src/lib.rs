@@ -1,7 +1,9 @@
 //! What the three Lambda binaries and the CLI share: configuration, telemetry, AWS adapters, state.
 
+pub mod aws;
 pub mod config;
 pub mod metrics;
+pub mod setup;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError};
