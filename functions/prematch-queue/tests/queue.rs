@@ -39,4 +39,6 @@ on_redis!(
     priorities_and_lifo_set_the_order,
     deferred_failure_on_a_fetched_job_is_honoured,
     malformed_job_data_fails_the_job_not_the_worker,
+    lock_is_extended_while_a_long_job_runs,
+    events_stream_is_capped_by_max_len,
 );

@@ -173,7 +173,10 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout)
         );
         let t = Instant::now();
-        while !cli(nodes[0].port, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+        while !nodes
+            .iter()
+            .all(|n| cli(n.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        {
             assert!(
                 t.elapsed() < Duration::from_secs(15),
                 "cluster did not become ok"

@@ -1086,3 +1086,98 @@ pub async fn malformed_job_data_fails_the_job_not_the_worker(url: &str, prefix: 
         .return_value
         .is_some());
 }
+
+pub async fn lock_is_extended_while_a_long_job_runs(url: &str, prefix: &str) {
+    let q = queue(url, prefix, "extend").await;
+    let a = q
+        .add("long", json!({}), JobOptions::default())
+        .await
+        .unwrap();
+    let opts = WorkerOptions {
+        lock_duration: Duration::from_millis(300),
+        stalled_interval: Duration::from_millis(100),
+        ..quick()
+    };
+    let h = |_j: JobContext| async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        Ok(json!("done"))
+    };
+    // GIVEN a job running four times longer than its lock, and a stalled checker running meanwhile
+    let checker = async {
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let ids = q
+                .recover_stalled(1, Duration::from_millis(100))
+                .await
+                .unwrap();
+            assert!(
+                ids.is_empty(),
+                "a job with a renewed lock was taken as stalled"
+            );
+        }
+    };
+    let w = Worker::new(&q, opts);
+    let (s, ()) = tokio::join!(w.drain(far(), &h, &NoDeadLetters), checker);
+    // THEN the lock was renewed and the job completed normally
+    let s = s.unwrap();
+    assert_eq!((s.completed, s.lost, s.stalled_recovered), (1, 0, 0));
+    assert_eq!(q.get_job(&a.id).await.unwrap().unwrap().stalled_counter, 0);
+}
+
+pub async fn events_stream_is_capped_by_max_len(url: &str, prefix: &str) {
+    let q = queue(url, prefix, "maxlen").await;
+    let _: i64 = q
+        .client()
+        .hset(q.key("meta"), ("opts.maxLenEvents", "100"))
+        .await
+        .unwrap();
+    q.add_bulk(
+        (0..600)
+            .map(|i| NewJob::new("e", json!({"i": i})))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    Worker::new(
+        &q,
+        WorkerOptions {
+            concurrency: 10,
+            ..quick()
+        },
+    )
+    .drain(far(), &ok_handler, &NoDeadLetters)
+    .await
+    .unwrap();
+    let len: u64 = q.client().xlen(q.key("events")).await.unwrap();
+    // 600 jobs write ~2400 events; MAXLEN ~ 100 trims by whole stream nodes (100 entries each)
+    assert!(len <= 300, "events stream has {len} entries");
+}
+
+/// Every scenario, in order, on one Redis (used by the cluster test).
+pub async fn all(url: &str, prefix: &str) {
+    add_routes_jobs_by_their_options(url, prefix).await;
+    custom_id_is_added_once(url, prefix).await;
+    bulk_add_keeps_order_across_chunks(url, prefix).await;
+    worker_completes_jobs_with_bullmq_fields(url, prefix).await;
+    retry_with_exponential_backoff_lands_at_the_right_times(url, prefix).await;
+    permanent_error_fails_at_once_and_dead_letters(url, prefix).await;
+    last_attempt_failure_dead_letters_once(url, prefix).await;
+    timed_out_job_fails_and_its_future_is_dropped(url, prefix).await;
+    job_of_a_killed_worker_is_recovered_by_another(url, prefix).await;
+    job_stalled_too_often_fails_with_the_stalled_reason(url, prefix).await;
+    stale_completion_is_rejected(url, prefix).await;
+    pause_keeps_jobs_waiting_and_resume_releases_them(url, prefix).await;
+    drain_claims_only_within_its_budget(url, prefix).await;
+    drain_waits_for_delayed_jobs_inside_its_budget(url, prefix).await;
+    retention_removes_or_trims_finished_jobs(url, prefix).await;
+    rate_limiter_spaces_jobs_per_window(url, prefix).await;
+    replay_requeues_a_dead_letter_with_attempts_reset(url, prefix).await;
+    progress_is_stored_and_emitted(url, prefix).await;
+    concurrency_runs_n_jobs_at_once(url, prefix).await;
+    several_workers_never_complete_a_job_twice(url, prefix).await;
+    priorities_and_lifo_set_the_order(url, prefix).await;
+    deferred_failure_on_a_fetched_job_is_honoured(url, prefix).await;
+    malformed_job_data_fails_the_job_not_the_worker(url, prefix).await;
+    lock_is_extended_while_a_long_job_runs(url, prefix).await;
+    events_stream_is_capped_by_max_len(url, prefix).await;
+}
