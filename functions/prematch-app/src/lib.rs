@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod dlq;
 pub mod dynamo;
 pub mod metrics;
 pub mod setup;
