@@ -1,2 +1,32 @@
-//! prematch-trigger (skeleton).
-fn main() {}
+//! prematch-trigger: wiring only. Reads the settings once, builds the clients once, and serves
+//! `POST /api/prematch/test` with `api::trigger::trigger`.
+
+use lambda_http::{service_fn, Error};
+use prematch_trigger::api::runs::NoRunRecords;
+use prematch_trigger::api::settings::ApiSettings;
+use prematch_trigger::api::startup::{trigger_state, StartupError};
+use prematch_trigger::api::trigger::trigger;
+use prematch_trigger::config::Config;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // Required for CloudWatch to show the runtime's own errors, and ours, as JSON.
+    prematch_app::telemetry::init();
+    let config = exit_on_error(Config::from_env().map_err(StartupError::from));
+    let settings = exit_on_error(ApiSettings::from_config(&config).map_err(StartupError::from));
+    let aws = prematch_app::aws::clients(&config).await;
+    let state = exit_on_error(trigger_state(&config, &settings, &aws, NoRunRecords).await);
+    lambda_http::run(service_fn(|req| trigger(&state, req))).await
+}
+
+/// A function that cannot start says why in one line on stderr and exits, rather than answering
+/// every request with an error.
+fn exit_on_error<T>(result: Result<T, StartupError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => {
+            eprintln!("prematch-trigger: {e}");
+            std::process::exit(2);
+        }
+    }
+}
