@@ -99,7 +99,7 @@ pub enum Trigger {
 /// A run to add to the queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRequest {
-    /// Deterministic for a schedule (`run:2026-12-03`), unique for a manual run.
+    /// Deterministic for a schedule (`run-2026-12-03`), unique for a manual run.
     pub run_id: String,
     /// The date matched for.
     pub run_date: NaiveDate,
@@ -112,7 +112,7 @@ pub struct RunRequest {
 
 /// The id of the scheduled run of a day: a second delivery of the same event maps to the same job.
 pub fn scheduled_run_id(run_date: NaiveDate) -> String {
-    format!("run:{run_date}")
+    format!("run-{run_date}")
 }
 
 fn malformed(kind: &'static str, message: &str) -> EventError {
@@ -148,7 +148,7 @@ mod tests {
         // GIVEN the EventBridge fixture WHEN it is read THEN the run id comes from its time
         let event = WorkerEvent::from_json(&fixture("scheduled-event.json")).unwrap();
         let run = event.run_request().unwrap();
-        assert_eq!(run.run_id, "run:2026-12-03");
+        assert_eq!(run.run_id, "run-2026-12-03");
         assert_eq!(run.trigger, Trigger::Schedule);
         assert_eq!(run.run_date.to_string(), "2026-12-03");
     }
@@ -173,7 +173,7 @@ mod tests {
         let run = event.run_request().unwrap();
         assert_eq!(run.trigger, Trigger::Manual);
         assert_eq!(run.regions, Some(vec!["eu-west".to_string()]));
-        assert!(run.run_id.starts_with("manual:"));
+        assert!(run.run_id.starts_with("manual-"));
     }
 
     #[test]
