@@ -1,14 +1,13 @@
 //! Candidate generation: blocked, pruned, bit-parallel scoring of the pairs that can pass.
 //!
 //! For a user `a` only the compatible blocking groups are visited (same region, mutual gender
-//! acceptance), and in each only the age window `[a.age_min, a.age_max]` (groups are age-sorted).
-//! The kernel then tests the other side's age range, a shared language and the overlap with
-//! AND + popcount on the 64-byte profiles; only pairs that pass are scored. Each user keeps its
-//! best `C` partners; the candidate graph is the union of those lists (an edge is kept when it is in
-//! the top-C of *either* side), so unpopular users keep their edges to popular ones.
+//! acceptance), and in each only the age window `[a.age_min, a.age_max]` (groups are age-sorted);
+//! each unordered pair is visited once. The kernel then tests the other side's age range, a shared
+//! language and the overlap with AND + popcount on the 64-byte profiles; only pairs that pass are
+//! scored, and offered to both users' top-C lists. The candidate graph is the union of those lists
+//! (an edge is kept when it is in the top-C of *either* side), so unpopular users keep their edges
+//! to popular ones.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -37,8 +36,9 @@ pub struct CandidateSet {
     pub pairs_scanned: u64,
     /// Ordered feasible pairs seen from the shard's users.
     pub feasible_directed: u64,
-    /// Σ over the shard's users of their best K scores, halved: with the other shards, an upper
-    /// bound on any selection's total over all feasible pairs.
+    /// Σ over all users of their best K scores among the pairs scanned, halved: an upper bound on
+    /// any selection's total over those pairs (summed over merged shards it stays a valid, looser
+    /// bound).
     pub best_k_half_sum: f64,
 }
 
@@ -72,7 +72,8 @@ fn kernel(pa: &Profile, pb: &Profile, min_cells: u32, lang_fast: bool) -> (bool,
     (age_ok & lang_ok & (ov >= min_cells), ov)
 }
 
-/// Visits every feasible partner of user `a`, calling `sink(b, score)`; returns pairs scanned.
+/// Visits the feasible partners `b > a` of user `a` (so each unordered pair once), calling
+/// `sink(b, score)`; returns the pairs scanned.
 pub(crate) fn scan_user(
     region: &CompiledRegion,
     a: usize,
@@ -83,20 +84,30 @@ pub(crate) fn scan_user(
     let lang_fast = region.lang_words == 1;
     let min_cells = region.min_overlap_cells;
     let mut scanned = 0u64;
-    let group = &region.groups[region.group_of[a] as usize];
+    let own = region.group_of[a];
+    let group = &region.groups[own as usize];
     for &h in &group.compatible {
+        if h < own {
+            continue;
+        }
         let g = &region.groups[h as usize];
         let members = &region.profiles[g.start as usize..g.end as usize];
-        let lo = members.partition_point(|p| p.age < pa.age_min);
+        let mut lo = members.partition_point(|p| p.age < pa.age_min);
         let hi = members.partition_point(|p| p.age <= pa.age_max);
+        if h == own {
+            lo = lo.max(a + 1 - g.start as usize);
+        }
         if lo >= hi {
             continue;
         }
         scanned += (hi - lo) as u64;
         for (off, pb) in members[lo..hi].iter().enumerate() {
-            let b = g.start as usize + lo + off;
             let (pass, ov) = kernel(&pa, pb, min_cells, lang_fast);
-            if !pass || b == a {
+            if !pass {
+                continue;
+            }
+            let b = g.start as usize + lo + off;
+            if b == a {
                 continue;
             }
             if !lang_fast
@@ -117,9 +128,88 @@ pub(crate) fn scan_user(
     scanned
 }
 
-/// Candidate edges for the users `shard` (user indices) against the whole region: each shard user's
-/// best `per_user` feasible partners (ties by lower index), plus the scan counters. Exclusions
-/// (blocks, recent history) are applied inside the scan, before the truncation.
+/// Every user's best `c` partners, as flat binary min-heaps of keys (score << 32 | !partner), so
+/// the weakest kept partner is at the root and a candidate is one comparison away from rejection.
+struct TopLists {
+    c: usize,
+    keys: Vec<u64>,
+    len: Vec<u32>,
+}
+
+impl TopLists {
+    fn new(n: usize, c: usize) -> TopLists {
+        TopLists {
+            c,
+            keys: vec![0; n * c],
+            len: vec![0; n],
+        }
+    }
+
+    #[inline]
+    fn key(partner: u32, score: u32) -> u64 {
+        // Higher score first, then lower index: one total order, so ties do not depend on order.
+        (u64::from(score) << 32) | u64::from(u32::MAX - partner)
+    }
+
+    fn partner(key: u64) -> u32 {
+        u32::MAX - key as u32
+    }
+
+    fn score(key: u64) -> u32 {
+        (key >> 32) as u32
+    }
+
+    #[inline]
+    fn offer(&mut self, owner: usize, key: u64) {
+        let c = self.c;
+        let heap = &mut self.keys[owner * c..(owner + 1) * c];
+        let len = self.len[owner] as usize;
+        if len < c {
+            // Sift up.
+            let mut i = len;
+            heap[i] = key;
+            while i > 0 {
+                let parent = (i - 1) / 2;
+                if heap[parent] <= heap[i] {
+                    break;
+                }
+                heap.swap(parent, i);
+                i = parent;
+            }
+            self.len[owner] += 1;
+        } else if key > heap[0] {
+            // Replace the root and sift down.
+            heap[0] = key;
+            let mut i = 0;
+            loop {
+                let (l, r) = (2 * i + 1, 2 * i + 2);
+                let mut m = i;
+                if l < c && heap[l] < heap[m] {
+                    m = l;
+                }
+                if r < c && heap[r] < heap[m] {
+                    m = r;
+                }
+                if m == i {
+                    break;
+                }
+                heap.swap(i, m);
+                i = m;
+            }
+        }
+    }
+
+    fn list(&self, owner: usize) -> &[u64] {
+        &self.keys[owner * self.c..owner * self.c + self.len[owner] as usize]
+    }
+}
+
+/// Candidate edges from the rows `shard` (user indices): every feasible pair (a, b) with `a` in the
+/// shard and `b > a` is scored once and offered to both users' top-`per_user` lists. With the whole
+/// region as one shard the result is exactly the union of every user's best `per_user` partners
+/// (ties by lower index); merged shards give a superset of it. Exclusions (blocks, recent history)
+/// are applied inside the scan, before the truncation, so the pool does not run dry night after
+/// night. Memory: one n × `per_user` list per worker thread (at most 4).
 pub fn candidate_edges(
     region: &CompiledRegion,
     shard: Range<u32>,
@@ -128,67 +218,79 @@ pub fn candidate_edges(
     weights: &Weights,
 ) -> CandidateSet {
     let weights = weights.normalised();
-    let per_user = per_user.max(k).max(1);
-    let end = shard.end.min(region.len() as u32);
+    let n = region.len();
+    let c = per_user.max(k).max(1);
+    let end = shard.end.min(n as u32);
     let start = shard.start.min(end);
-    const CHUNK: u32 = 256;
+    const CHUNK: u32 = 64;
     let chunks: Vec<u32> = (start..end).step_by(CHUNK as usize).collect();
-    let parts: Vec<(Vec<Edge>, u64, u64, f64)> = chunks
+    let workers = rayon::current_num_threads()
+        .clamp(1, 4)
+        .min(chunks.len().max(1));
+    // Chunks are dealt round-robin so every worker gets rows from every group.
+    let parts: Vec<(TopLists, u64, u64)> = (0..workers)
         .into_par_iter()
-        .map(|c0| {
-            let mut edges = Vec::new();
-            let (mut scanned, mut feasible, mut best) = (0u64, 0u64, 0f64);
-            let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::with_capacity(per_user + 1);
-            let mut top: Vec<u64> = Vec::with_capacity(per_user);
-            for a in c0..(c0 + CHUNK).min(end) {
-                heap.clear();
-                scanned += scan_user(region, a as usize, &weights, |b, s| {
-                    feasible += 1;
-                    // Higher score first, then lower index: one total order, so ties are stable.
-                    let key = (u64::from(s) << 32) | u64::from(u32::MAX - b);
-                    if heap.len() < per_user {
-                        heap.push(Reverse(key));
-                    } else if heap.peek().is_some_and(|m| key > m.0) {
-                        heap.pop();
-                        heap.push(Reverse(key));
-                    }
-                });
-                top.clear();
-                top.extend(heap.drain().map(|r| r.0));
-                top.sort_unstable_by(|x, y| y.cmp(x));
-                best += top
-                    .iter()
-                    .take(k)
-                    .map(|key| f64::from((key >> 32) as u32))
-                    .sum::<f64>()
-                    / 2.0;
-                for key in &top {
-                    let b = u32::MAX - (*key as u32);
-                    let s = (key >> 32) as u32;
-                    let (x, y) = if a < b { (a, b) } else { (b, a) };
-                    edges.push(Edge {
-                        a: x,
-                        b: y,
-                        score: s,
+        .map(|w| {
+            let mut top = TopLists::new(n, c);
+            let (mut scanned, mut feasible) = (0u64, 0u64);
+            for &c0 in chunks.iter().skip(w).step_by(workers) {
+                for a in c0..(c0 + CHUNK).min(end) {
+                    scanned += scan_user(region, a as usize, &weights, |b, s| {
+                        feasible += 1;
+                        top.offer(a as usize, TopLists::key(b, s));
+                        top.offer(b as usize, TopLists::key(a, s));
                     });
                 }
             }
-            (edges, scanned, feasible, best)
+            (top, scanned, feasible)
         })
         .collect();
-    CandidateSet::merge(
-        parts
-            .into_iter()
-            .map(
-                |(edges, pairs_scanned, feasible_directed, best_k_half_sum)| CandidateSet {
-                    edges,
-                    pairs_scanned,
-                    feasible_directed,
-                    best_k_half_sum,
-                },
-            )
-            .collect(),
-    )
+    let mut parts = parts.into_iter();
+    let Some((mut top, mut pairs_scanned, mut feasible)) = parts.next() else {
+        return CandidateSet::default();
+    };
+    for (other, scanned, f) in parts {
+        pairs_scanned += scanned;
+        feasible += f;
+        for owner in 0..n {
+            for &key in other.list(owner) {
+                top.offer(owner, key);
+            }
+        }
+    }
+    let mut best_k_half_sum = 0f64;
+    let mut edges = Vec::with_capacity(n * c);
+    let mut sorted: Vec<u64> = Vec::with_capacity(c);
+    for owner in 0..n {
+        sorted.clear();
+        sorted.extend_from_slice(top.list(owner));
+        sorted.sort_unstable_by(|x, y| y.cmp(x));
+        best_k_half_sum += sorted
+            .iter()
+            .take(k)
+            .map(|&key| f64::from(TopLists::score(key)))
+            .sum::<f64>()
+            / 2.0;
+        let a = owner as u32;
+        for &key in &sorted {
+            let b = TopLists::partner(key);
+            let (x, y) = if a < b { (a, b) } else { (b, a) };
+            edges.push(Edge {
+                a: x,
+                b: y,
+                score: TopLists::score(key),
+            });
+        }
+    }
+    drop(top);
+    edges.par_sort_unstable();
+    edges.dedup_by_key(|e| (e.a, e.b));
+    CandidateSet {
+        edges,
+        pairs_scanned,
+        feasible_directed: feasible * 2,
+        best_k_half_sum,
+    }
 }
 
 /// Every feasible pair of the region with its score, no truncation (for quality checks on small
@@ -200,9 +302,7 @@ pub fn feasible_graph(region: &CompiledRegion, weights: &Weights) -> Vec<Edge> {
         .flat_map_iter(|a| {
             let mut own = Vec::new();
             scan_user(region, a as usize, &weights, |b, s| {
-                if a < b {
-                    own.push(Edge { a, b, score: s });
-                }
+                own.push(Edge { a, b, score: s });
             });
             own
         })

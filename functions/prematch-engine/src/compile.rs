@@ -64,6 +64,8 @@ pub struct CompiledRegion {
     pub(crate) interests: Vec<u64>,
     pub(crate) lang_words: usize,
     pub(crate) langs: Vec<u64>,
+    /// Number of languages of each user (for the language part of the score).
+    pub(crate) n_langs: Vec<u8>,
     pub(crate) excl_offsets: Vec<u32>,
     pub(crate) excl: Vec<u32>,
     pub(crate) min_overlap_cells: u32,
@@ -409,6 +411,10 @@ pub fn compile(
         });
     }
 
+    let n_langs = users
+        .iter()
+        .map(|u| u8::try_from(u.languages.len()).unwrap_or(u8::MAX))
+        .collect();
     CompiledRegion {
         run_date,
         week_start_utc: week_start,
@@ -420,6 +426,7 @@ pub fn compile(
         interests,
         lang_words,
         langs,
+        n_langs,
         excl_offsets,
         excl,
         min_overlap_cells: cfg.min_overlap_minutes.div_ceil(CELL_MINUTES),

@@ -15,10 +15,10 @@ pub mod select;
 use std::collections::HashSet;
 use std::time::Instant;
 
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use candidates::{candidate_edges, feasible_graph, CandidateSet, Edge};
+pub use chrono::NaiveDate;
 pub use compile::{compile, week_mask, CompiledRegion, WeekMask, CELL_MINUTES};
 pub use model::{parse_user, Rejection, RejectionKind, Seeking, Slot, User, Weekday};
 pub use reasons::{reasons, LocalWindow, Reasons, SharedTime};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{CompiledRegion, FLAG_GENDER_BY_NAME};
+use crate::compile::{CompiledRegion, Profile, FLAG_GENDER_BY_NAME};
 
 /// Scores are fixed-point integers: `SCORE_SCALE` is 1.0. Integers make every comparison exact
 /// and every result independent of thread count.
@@ -88,6 +88,7 @@ pub fn quantise(score: f64) -> u32 {
     (score.clamp(0.0, 1.0) * f64::from(SCORE_SCALE)).round() as u32
 }
 
+#[inline]
 fn common(x: &[u64], y: &[u64]) -> u32 {
     x.iter().zip(y).map(|(a, b)| (a & b).count_ones()).sum()
 }
@@ -102,32 +103,50 @@ fn age_closeness(lo: u8, hi: u8, age: u8) -> f64 {
     (1.0 - off / span).clamp(0.0, 1.0)
 }
 
-/// One side's score parts: how well `b` fits `a`'s preferences.
-pub(crate) fn side(region: &CompiledRegion, a: usize, b: usize, overlap_cells: u32) -> SideScore {
-    let pa = &region.profiles[a];
-    let pb = &region.profiles[b];
+/// One side's score parts from the pair's shared counts: how well `pb` fits `pa`'s preferences.
+#[inline]
+pub(crate) fn side_parts(
+    pa: &Profile,
+    pb: &Profile,
+    langs_a: u8,
+    common_interests: u32,
+    common_langs: u32,
+    overlap_cells: u32,
+) -> SideScore {
     let interests = if pa.n_interests == 0 {
         0.0
     } else {
-        f64::from(common(region.interests_of(a), region.interests_of(b)))
-            / f64::from(pa.n_interests)
+        f64::from(common_interests) / f64::from(pa.n_interests)
     };
     let time = if pa.avail_cells == 0 {
         0.0
     } else {
         f64::from(overlap_cells) / f64::from(pa.avail_cells)
     };
-    let n_langs = region.users[a].languages.len().max(1) as f64;
-    let languages = f64::from(common(region.langs_of(a), region.langs_of(b))) / n_langs;
     SideScore {
         interests,
         time,
-        languages,
+        languages: f64::from(common_langs) / f64::from(langs_a.max(1)),
         age: age_closeness(pa.age_min, pa.age_max, pb.age),
     }
 }
 
-/// The fixed-point mutual score of a pair that passed the hard rules.
+/// One side's score parts: how well `b` fits `a`'s preferences.
+pub fn side(region: &CompiledRegion, a: u32, b: u32) -> SideScore {
+    let (a, b) = (a as usize, b as usize);
+    side_parts(
+        &region.profiles[a],
+        &region.profiles[b],
+        region.n_langs[a],
+        common(region.interests_of(a), region.interests_of(b)),
+        common(region.langs_of(a), region.langs_of(b)),
+        overlap_cells(region, a, b),
+    )
+}
+
+/// The fixed-point mutual score of a pair that passed the hard rules. The shared counts are
+/// symmetric, so they are counted once for both sides.
+#[inline]
 pub(crate) fn mutual(
     region: &CompiledRegion,
     a: usize,
@@ -135,8 +154,11 @@ pub(crate) fn mutual(
     overlap_cells: u32,
     w: &Weights,
 ) -> u32 {
-    let sa = side(region, a, b, overlap_cells).total(w);
-    let sb = side(region, b, a, overlap_cells).total(w);
+    let ci = common(region.interests_of(a), region.interests_of(b));
+    let cl = common(region.langs_of(a), region.langs_of(b));
+    let (pa, pb) = (&region.profiles[a], &region.profiles[b]);
+    let sa = side_parts(pa, pb, region.n_langs[a], ci, cl, overlap_cells).total(w);
+    let sb = side_parts(pb, pa, region.n_langs[b], ci, cl, overlap_cells).total(w);
     quantise(harmonic_mean(sa, sb))
 }
 

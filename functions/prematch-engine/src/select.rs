@@ -239,43 +239,58 @@ fn auction(
     let mut queued: Vec<bool> = (0..n).map(|i| !adj.of(i).is_empty()).collect();
     let mut queue: VecDeque<u32> = (0..n as u32).filter(|&i| queued[i as usize]).collect();
     let mut bids = 0u64;
+    // The r best (object, edge, value) for a person with r free slots, plus the (r+1)-th value.
+    let mut best: Vec<(i64, u32, u32)> = Vec::with_capacity(k + 1);
     while let Some(i) = queue.pop_front() {
         let i = i as usize;
         queued[i] = false;
-        while let Some(free) = held[i * k..(i + 1) * k].iter().position(|&e| e == NONE) {
-            let mine = &held[i * k..(i + 1) * k];
-            let (mut v1, mut v2) = (i64::MIN, 0i64);
-            let (mut j1, mut e1) = (NONE, NONE);
-            for &(j, e) in adj.of(i) {
-                if mine.contains(&e) {
-                    continue;
-                }
-                let v = value[e as usize] - price[j as usize];
-                if v > v1 {
-                    v2 = v2.max(v1);
-                    v1 = v;
-                    j1 = j;
-                    e1 = e;
-                } else if v > v2 {
-                    v2 = v;
-                }
+        let free = held[i * k..(i + 1) * k]
+            .iter()
+            .filter(|&&e| e == NONE)
+            .count();
+        if free == 0 {
+            continue;
+        }
+        best.clear();
+        let mine = &held[i * k..(i + 1) * k];
+        for &(j, e) in adj.of(i) {
+            let v = value[e as usize] - price[j as usize];
+            if best.len() == free + 1 && v <= best[free].0 {
+                continue;
             }
-            if j1 == NONE || v1 <= 0 {
+            if mine.contains(&e) {
+                continue;
+            }
+            // Insertion into a short list sorted by value desc (ties: first seen, i.e. adjacency order).
+            let at = best.iter().position(|b| v > b.0).unwrap_or(best.len());
+            if best.len() == free + 1 {
+                best.pop();
+            }
+            best.insert(at, (v, j, e));
+        }
+        // Competitor value: the best object not bid on now, or the outside option 0.
+        let next = if best.len() > free {
+            best[free].0.max(0)
+        } else {
+            0
+        };
+        for &(v, j, e) in best.iter().take(free) {
+            if v <= 0 {
                 break;
             }
             bids += 1;
             if bids > budget {
                 return None;
             }
-            let bid = value[e1 as usize] - v2.max(0) + eps;
-            let j = j1 as usize;
+            let bid = value[e as usize] - next + eps;
+            let j = j as usize;
             let slots = j * k..(j + 1) * k;
-            let target = if (filled[j] as usize) < k {
+            let s = if (filled[j] as usize) < k {
                 filled[j] += 1;
-                slot_person[slots.clone()]
-                    .iter()
-                    .position(|&p| p == NONE)
-                    .map(|s| j * k + s)
+                match slot_person[slots.clone()].iter().position(|&p| p == NONE) {
+                    Some(s) => j * k + s,
+                    None => continue,
+                }
             } else {
                 // Evict the lowest bid (first such slot).
                 let mut low = j * k;
@@ -288,7 +303,7 @@ fn auction(
                 let lost = slot_edge[low];
                 if let Some(h) = held[loser * k..(loser + 1) * k]
                     .iter()
-                    .position(|&e| e == lost)
+                    .position(|&x| x == lost)
                 {
                     held[loser * k + h] = NONE;
                 }
@@ -296,13 +311,14 @@ fn auction(
                     queued[loser] = true;
                     queue.push_back(loser as u32);
                 }
-                Some(low)
+                low
             };
-            let Some(s) = target else { break };
             slot_bid[s] = bid;
             slot_person[s] = i as u32;
-            slot_edge[s] = e1;
-            held[i * k + free] = e1;
+            slot_edge[s] = e;
+            if let Some(h) = held[i * k..(i + 1) * k].iter().position(|&x| x == NONE) {
+                held[i * k + h] = e;
+            }
             if filled[j] as usize == k {
                 price[j] = slot_bid[slots].iter().copied().min().unwrap_or(0);
             }
