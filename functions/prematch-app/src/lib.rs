@@ -4,9 +4,10 @@ pub mod aws;
 pub mod config;
 pub mod dlq;
 pub mod dynamo;
-pub mod jobs;
 pub mod metrics;
 pub mod setup;
+pub mod state;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError};
+pub use state::{State, StateError};
