@@ -4,6 +4,7 @@ pub mod aws;
 pub mod config;
 pub mod dlq;
 pub mod dynamo;
+pub mod jobs;
 pub mod metrics;
 pub mod setup;
 pub mod state;
