@@ -175,7 +175,7 @@ impl Queue {
         .iter()
         .map(|s| k.key(s))
         .collect();
-        let mut calls = Vec::new();
+        let mut arg_lists = Vec::new();
         for chunk in jobs.chunks(ADD_CHUNK) {
             let mut args: Vec<String> = Vec::with_capacity(2 + chunk.len() * 8);
             args.push(k.base.clone());
@@ -195,14 +195,34 @@ impl Queue {
                 args.push(j.opts.priority.unwrap_or(0).to_string());
                 args.push(if j.opts.lifo { "1" } else { "0" }.to_string());
             }
-            calls.push(run::<RedisValue, _, _>(
-                &self.inner.scripts.add,
-                &self.inner.client,
-                keys.clone(),
-                args,
-            ));
+            arg_lists.push(args);
         }
-        let replies = futures::future::join_all(calls).await;
+        // The first chunk goes alone so that a NOSCRIPT reload cannot reorder chunks (ids follow the
+        // order of execution); the others are pipelined in one round trip.
+        let mut replies = Vec::with_capacity(arg_lists.len());
+        let mut rest = arg_lists.into_iter();
+        if let Some(first) = rest.next() {
+            replies.push(
+                run::<RedisValue, _, _>(
+                    &self.inner.scripts.add,
+                    &self.inner.client,
+                    keys.clone(),
+                    first,
+                )
+                .await,
+            );
+        }
+        let calls: Vec<_> = rest
+            .map(|args| {
+                run::<RedisValue, _, _>(
+                    &self.inner.scripts.add,
+                    &self.inner.client,
+                    keys.clone(),
+                    args,
+                )
+            })
+            .collect();
+        replies.extend(futures::future::join_all(calls).await);
         let mut out = Vec::with_capacity(jobs.len());
         for reply in replies {
             let flat = reply?.into_array();

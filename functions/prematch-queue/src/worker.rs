@@ -51,6 +51,8 @@ pub struct WorkerOptions {
     pub reconnect_budget: Duration,
     /// Longest single blocking wait on the marker (Redis side); a client-side deadline adds 1 s.
     pub max_block: Duration,
+    /// Longest time a finished job's outcome waits to be sent with others in one call.
+    pub max_batch_delay: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -70,6 +72,7 @@ impl Default for WorkerOptions {
             remove_on_fail: None,
             reconnect_budget: Duration::from_secs(30),
             max_block: Duration::from_secs(5),
+            max_batch_delay: Duration::from_millis(2),
         }
     }
 }
@@ -311,6 +314,9 @@ enum Event {
     Wake,
 }
 
+/// Script calls a drain keeps in flight at once.
+const MAX_CALLS_IN_FLIGHT: usize = 2;
+
 async fn maybe<T>(f: &mut Option<BoxFuture<'_, T>>) -> T {
     match f {
         Some(f) => f.await,
@@ -391,7 +397,9 @@ impl Worker {
         let mut pending: Vec<Entry> = Vec::new();
         let mut held: HashMap<String, String> = HashMap::new();
         let mut lost_ids: HashSet<String> = HashSet::new();
-        let mut call: Option<BoxFuture<'_, Event>> = None;
+        // Up to two script calls in flight: Redis runs one batch while we process the previous one.
+        let mut calls: FuturesUnordered<BoxFuture<'_, Event>> = FuturesUnordered::new();
+        let mut claiming: usize = 0;
         let mut wait: Option<BoxFuture<'_, WaitResult>> = None;
         let mut extend: Option<BoxFuture<'_, Result<Vec<String>, QueueError>>> = None;
         let mut stalled: Option<BoxFuture<'_, Result<Vec<String>, QueueError>>> = None;
@@ -406,11 +414,13 @@ impl Worker {
         stalled_tick.tick().await;
 
         let mut source_empty = false;
-        let mut wake_at: Option<Instant> = None; // rate limit or error back-off: no claims before it
+        let mut wake_at: Option<Instant> = None; // error back-off: no calls before it
         let mut delayed_due: Option<u64> = None; // ms epoch of the earliest delayed job
         let mut idle_since: Option<Instant> = None;
         let mut outage_since: Option<Instant> = None;
         let mut stopping = false;
+        let mut oldest_pending: Option<Instant> = None;
+        let mut limited_until: Option<Instant> = None; // rate limited: no claims before it
 
         loop {
             let now = Instant::now();
@@ -437,40 +447,41 @@ impl Worker {
                 running.push(self.start(c, handler));
             }
             let backoff_over = wake_at.is_none_or(|t| now >= t);
-            if call.is_none() && backoff_over {
-                let in_hand = running.len() + ready.len();
-                let want = if can_claim && !source_empty {
-                    (o.concurrency + o.prefetch)
-                        .saturating_sub(in_hand)
-                        .min(o.batch_size)
+            if calls.len() < MAX_CALLS_IN_FLIGHT && backoff_over {
+                let in_hand = running.len() + ready.len() + claiming;
+                let cap = o.concurrency + o.prefetch;
+                let limited = limited_until.is_some_and(|t| now < t);
+                let room = if can_claim && !limited {
+                    cap.saturating_sub(in_hand).min(o.batch_size)
                 } else {
                     0
                 };
-                // Finishing still claims the next jobs in the same call when slots are free.
-                let want = if !pending.is_empty() && can_claim && want == 0 && !source_empty {
-                    0
-                } else {
-                    want
-                };
-                let opportunistic = if !pending.is_empty() && can_claim && source_empty {
-                    (o.concurrency + o.prefetch)
-                        .saturating_sub(in_hand)
-                        .min(o.batch_size)
-                } else {
-                    0
-                };
-                let n = want.max(opportunistic);
-                if !pending.is_empty() || want > 0 {
+                // Group commit: outcomes wait for a fuller batch while other jobs are still in hand,
+                // at most `max_batch_delay`; claims go out when a slot starves or half the window is free.
+                let idle_hands = running.is_empty() && ready.is_empty();
+                let flush = !pending.is_empty()
+                    && (idle_hands
+                        || !can_claim
+                        || pending.len() >= o.batch_size
+                        || oldest_pending.is_some_and(|t| now >= t + o.max_batch_delay));
+                let starving = running.len() < o.concurrency && ready.is_empty();
+                let claim =
+                    !source_empty && room > 0 && (starving || room * 2 >= cap.min(o.batch_size));
+                if flush || claim {
+                    // A finish always claims into the free room too (it costs no extra round trip).
+                    let n = room;
                     let take = pending.len().min(o.batch_size);
                     let entries: Vec<Entry> = pending.drain(..take).collect();
+                    oldest_pending = if pending.is_empty() { None } else { Some(now) };
                     let seq = self
                         .seq
                         .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                    call = Some(self.call(entries, n, seq).boxed());
+                    claiming += n;
+                    calls.push(self.call(entries, n, seq).boxed());
                 }
             }
             let quiet =
-                running.is_empty() && ready.is_empty() && pending.is_empty() && call.is_none();
+                running.is_empty() && ready.is_empty() && pending.is_empty() && calls.is_empty();
             if quiet && deads.is_empty() && extend.is_none() && stalled.is_none() {
                 if !can_claim {
                     s.stopped_by = "deadline";
@@ -514,7 +525,7 @@ impl Worker {
             let lock_enabled = !held.is_empty() && extend.is_none();
             let ev = tokio::select! {
                 Some(e) = running.next(), if !running.is_empty() => Event::JobDone(Box::new(e)),
-                e = maybe(&mut call) => e,
+                Some(e) = calls.next(), if !calls.is_empty() => e,
                 w = maybe(&mut wait) => Event::Wait(w),
                 r = maybe(&mut extend) => Event::Extended(r),
                 r = maybe(&mut stalled) => Event::Stalled(r),
@@ -522,16 +533,19 @@ impl Worker {
                 _ = lock_tick.tick(), if lock_enabled => Event::LockTick,
                 _ = stalled_tick.tick(), if stalled.is_none() => Event::StalledTick,
                 _ = sleep_until(wake_at), if wake_at.is_some() => Event::Wake,
+                _ = sleep_until(limited_until), if limited_until.is_some() => Event::Wake,
+                _ = sleep_until(oldest_pending.map(|t| t + o.max_batch_delay)), if oldest_pending.is_some() && calls.len() < MAX_CALLS_IN_FLIGHT => Event::Wake,
             };
             match ev {
                 Event::JobDone(e) => {
+                    oldest_pending.get_or_insert(Instant::now());
                     if e.timed_out {
                         s.timed_out += 1;
                     }
                     pending.push(*e);
                 }
                 Event::Call(result, entries, asked) => {
-                    call = None;
+                    claiming = claiming.saturating_sub(asked);
                     match result {
                         Err(e) => {
                             let since = *outage_since.get_or_insert(Instant::now());
@@ -568,7 +582,7 @@ impl Worker {
                                     idle_since = None;
                                 }
                                 if c.rate_limit_ttl > 0 {
-                                    wake_at = Some(
+                                    limited_until = Some(
                                         Instant::now() + Duration::from_millis(c.rate_limit_ttl),
                                     );
                                 } else if got < asked || c.state != 0 {
@@ -639,6 +653,9 @@ impl Worker {
                     stalled = Some(async move { q.stalled_check(m, i, false).await }.boxed());
                 }
                 Event::Wake => {
+                    if limited_until.is_some_and(|t| Instant::now() >= t) {
+                        limited_until = None;
+                    }
                     if wake_at.is_some_and(|t| Instant::now() >= t) {
                         wake_at = None;
                         source_empty = false;
