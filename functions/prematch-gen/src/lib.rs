@@ -169,7 +169,7 @@ impl Generator {
         }
         let value = Value::Object(user);
         GeneratedLine {
-            text: value.to_string(),
+            text: json_line(&value),
             value: Some(value),
             region: Some(region),
             malformed: None,
@@ -319,6 +319,17 @@ impl Generator {
             t.second()
         )
     }
+}
+
+/// The record as one line of JSON, written into one buffer sized for nearly every record (instead
+/// of growing it step by step) and then trimmed to fit.
+pub(crate) fn json_line(value: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(1000);
+    // Writing a Value to a String cannot fail.
+    let _ = write!(text, "{value}");
+    text.shrink_to_fit();
+    text
 }
 
 /// Ages 18–70, most between 25 and 40.

@@ -86,7 +86,7 @@ pub(crate) fn corrupt(
     }
     let value = Value::Object(user);
     GeneratedLine {
-        text: value.to_string(),
+        text: crate::json_line(&value),
         value: Some(value),
         region: Some(region),
         malformed: Some(kind),

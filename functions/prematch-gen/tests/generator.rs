@@ -368,3 +368,18 @@ fn region_names_start_with_the_named_regions_and_stay_unique_past_the_profiles()
     assert!(names.contains(&"eu-west-2".to_string()) && names.contains(&"eu-west-3".to_string()));
     assert!(region_names(0).is_empty());
 }
+
+#[test]
+fn output_does_not_depend_on_the_number_of_threads() {
+    // GIVEN the same configuration generated on one thread and on four
+    let cfg = cfg(10_000, 4, 21);
+    let on = |threads: usize| -> Vec<GeneratedLine> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| generate(&cfg).collect())
+    };
+    // THEN the lines are identical, in the same order
+    assert_eq!(on(1), on(4));
+}
