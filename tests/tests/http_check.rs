@@ -10,13 +10,12 @@ use std::collections::HashMap;
 
 use http_support::{event, json};
 use prematch_check::api::check::check;
-use prematch_check::api::runs::NoRunRecords;
 use prematch_check::api::settings::ApiSettings;
 use prematch_check::api::startup::{check_state, CheckStateLive};
 use prematch_queue::{JobOptions, Queue, QueueSettings};
 use prematch_tests::TestStack;
 
-async fn state(stack: &TestStack, extra: &[(&str, &str)]) -> CheckStateLive<NoRunRecords> {
+async fn state(stack: &TestStack, extra: &[(&str, &str)]) -> CheckStateLive {
     let (aws, _) = stack.aws_with_tables().await;
     let config = stack.config_with(extra);
     let env: HashMap<String, String> = extra
@@ -24,7 +23,7 @@ async fn state(stack: &TestStack, extra: &[(&str, &str)]) -> CheckStateLive<NoRu
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let settings = ApiSettings::from_lookup(&config, |name| env.get(name).cloned()).unwrap();
-    check_state(&config, &settings, &aws, NoRunRecords).unwrap()
+    check_state(&config, &settings, &aws).unwrap()
 }
 
 #[tokio::test]
@@ -175,4 +174,65 @@ async fn the_report_carries_no_job_data() {
         .await
         .unwrap();
     assert!(!json(&response).to_string().contains("u_000123"));
+}
+
+#[tokio::test]
+async fn the_last_run_comes_from_the_workers_run_records() {
+    use prematch_app::jobs::event::Trigger;
+    use prematch_app::jobs::runs::RegionSummary;
+    // GIVEN the worker's run store with a finished run of two regions, one failed
+    let stack = TestStack::start();
+    let state = state(&stack, &[]).await;
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    let started = chrono::Utc::now() - chrono::Duration::seconds(90);
+    let regions = ["eu-west".to_string(), "us-east".to_string()];
+    state
+        .runs
+        .create("run-2026-12-03", Trigger::Schedule, date, &regions, started)
+        .await
+        .unwrap();
+    let ok = RegionSummary {
+        users_read: 120,
+        skipped: [
+            ("unknown_timezone".to_string(), 2),
+            ("inactive".to_string(), 5),
+        ]
+        .into(),
+        suggestions: 150,
+        ..RegionSummary::default()
+    };
+    state
+        .runs
+        .report_region("run-2026-12-03", "eu-west", &ok, started)
+        .await
+        .unwrap();
+    let failed = RegionSummary {
+        error: Some("DynamoDB throttled".into()),
+        ..RegionSummary::default()
+    };
+    state
+        .runs
+        .report_region("run-2026-12-03", "us-east", &failed, chrono::Utc::now())
+        .await
+        .unwrap();
+    // WHEN the check runs
+    let body = json(
+        &check(&state, event("apigw-v2-get-check.json"))
+            .await
+            .unwrap(),
+    );
+    // THEN it shows that run, partial, with counts per region, and is degraded by it
+    let run = &body["last_run"];
+    assert_eq!(run["run_id"], "run-2026-12-03", "{body}");
+    assert_eq!(run["trigger"], "schedule");
+    assert_eq!(run["state"], "partial");
+    assert_eq!(run["pending_regions"], 0);
+    assert!(run["duration_ms"].as_i64().unwrap() >= 90_000);
+    assert_eq!(
+        run["regions"]["eu-west"],
+        serde_json::json!({"users": 120, "skipped": 7, "suggestions": 150, "failed": false})
+    );
+    assert_eq!(run["regions"]["us-east"]["failed"], true);
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["problems"], serde_json::json!(["last_run_failed"]));
 }

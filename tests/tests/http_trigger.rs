@@ -17,7 +17,6 @@ use prematch_app::aws::{local_sdk_config, AwsClients};
 use prematch_queue::{JobState, Queue, QueueSettings};
 use prematch_tests::TestStack;
 use prematch_trigger::api::adapters::LambdaWorkerKick;
-use prematch_trigger::api::runs::NoRunRecords;
 use prematch_trigger::api::settings::ApiSettings;
 use prematch_trigger::api::startup::{trigger_state, TriggerStateLive};
 use prematch_trigger::api::trigger::{trigger, WorkerKick};
@@ -42,11 +41,7 @@ async fn stack_with_key(stand_in: &InvokeStandIn) -> (TestStack, AwsClients) {
     (stack, aws)
 }
 
-async fn state(
-    stack: &TestStack,
-    aws: &AwsClients,
-    extra: &[(&str, &str)],
-) -> TriggerStateLive<NoRunRecords> {
+async fn state(stack: &TestStack, aws: &AwsClients, extra: &[(&str, &str)]) -> TriggerStateLive {
     let mut vars: Vec<(&str, &str)> = vec![("ADMIN_API_KEY_PARAM", PARAM)];
     vars.extend_from_slice(extra);
     let config = stack.config_with(&vars);
@@ -55,9 +50,7 @@ async fn state(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let settings = ApiSettings::from_lookup(&config, |name| env.get(name).cloned()).unwrap();
-    let mut state = trigger_state(&config, &settings, aws, NoRunRecords)
-        .await
-        .unwrap();
+    let mut state = trigger_state(&config, &settings, aws).await.unwrap();
     // The fixtures ask for 2026-12-03; pin "today" so the date window holds on any day.
     state.clock = Arc::new(|| Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap());
     state
@@ -256,7 +249,7 @@ async fn a_missing_ssm_parameter_stops_start_up_with_one_line_naming_it() {
     let aws = stack.aws().await;
     let config: Config = stack.config_with(&[("ADMIN_API_KEY_PARAM", "/prematch/nope")]);
     let settings = ApiSettings::from_lookup(&config, |_| None).unwrap();
-    let err = trigger_state(&config, &settings, &aws, NoRunRecords)
+    let err = trigger_state(&config, &settings, &aws)
         .await
         .err()
         .unwrap()
@@ -279,4 +272,48 @@ async fn the_trigger_answers_503_when_redis_is_down() {
     assert_eq!(response.status().as_u16(), 503, "{}", json(&response));
     assert_eq!(json(&response)["error"]["code"], "unavailable");
     drop(moto);
+}
+
+#[tokio::test]
+async fn once_the_worker_records_the_manual_run_finished_its_date_is_free_again() {
+    use prematch_app::jobs::event::Trigger;
+    use prematch_app::jobs::runs::RegionSummary;
+    // GIVEN a manual run that was accepted and then ran to its end in the worker's run store
+    let stand_in = InvokeStandIn::start(202).await;
+    let (stack, aws) = stack_with_key(&stand_in).await;
+    let state = state(&stack, &aws, &[]).await;
+    let first = json(&trigger(&state, post_with_key(SSM_KEY)).await.unwrap());
+    let run_id = first["run_id"].as_str().unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    state
+        .runs
+        .create(
+            run_id,
+            Trigger::Manual,
+            date,
+            &["eu-west".to_string()],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    // (while it runs, the date is taken)
+    assert_eq!(
+        trigger(&state, post_with_key(SSM_KEY))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        409
+    );
+    state
+        .runs
+        .report_region(run_id, "eu-west", &RegionSummary::default(), Utc::now())
+        .await
+        .unwrap();
+    // WHEN the same date is asked for again
+    let second = trigger(&state, post_with_key(SSM_KEY)).await.unwrap();
+    // THEN it is a new run
+    let body = json(&second);
+    assert_eq!(second.status().as_u16(), 202, "{body}");
+    assert_ne!(body["run_id"], first["run_id"]);
 }

@@ -3,7 +3,6 @@
 
 use lambda_http::{service_fn, Error};
 use prematch_check::api::check::check;
-use prematch_check::api::runs::NoRunRecords;
 use prematch_check::api::settings::ApiSettings;
 use prematch_check::api::startup::{check_state, StartupError};
 use prematch_check::config::Config;
@@ -15,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let config = exit_on_error(Config::from_env().map_err(StartupError::from));
     let settings = exit_on_error(ApiSettings::from_config(&config).map_err(StartupError::from));
     let aws = prematch_app::aws::clients(&config).await;
-    let state = exit_on_error(check_state(&config, &settings, &aws, NoRunRecords));
+    let state = exit_on_error(check_state(&config, &settings, &aws));
     lambda_http::run(service_fn(|req| check(&state, req))).await
 }
 

@@ -2,7 +2,6 @@
 //! `POST /api/prematch/test` with `api::trigger::trigger`.
 
 use lambda_http::{service_fn, Error};
-use prematch_trigger::api::runs::NoRunRecords;
 use prematch_trigger::api::settings::ApiSettings;
 use prematch_trigger::api::startup::{trigger_state, StartupError};
 use prematch_trigger::api::trigger::trigger;
@@ -15,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let config = exit_on_error(Config::from_env().map_err(StartupError::from));
     let settings = exit_on_error(ApiSettings::from_config(&config).map_err(StartupError::from));
     let aws = prematch_app::aws::clients(&config).await;
-    let state = exit_on_error(trigger_state(&config, &settings, &aws, NoRunRecords).await);
+    let state = exit_on_error(trigger_state(&config, &settings, &aws).await);
     lambda_http::run(service_fn(|req| trigger(&state, req))).await
 }
 

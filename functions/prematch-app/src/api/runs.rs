@@ -100,3 +100,61 @@ impl RunStatusSource for MemoryRuns {
         Ok(self.runs.iter().find(|r| r.run_id == run_id).cloned())
     }
 }
+
+/// The worker's run records (`jobs::runs::RunStore`, in Redis) as the HTTP edge sees them.
+impl RunStatusSource for crate::jobs::runs::RunStore {
+    async fn latest_run(&self) -> Result<Option<RunStatus>, RunSourceError> {
+        let record = self
+            .latest()
+            .await
+            .map_err(|e| RunSourceError(e.to_string()))?;
+        Ok(record.as_ref().map(run_status))
+    }
+
+    async fn run(&self, run_id: &str) -> Result<Option<RunStatus>, RunSourceError> {
+        let record = self
+            .get(run_id)
+            .await
+            .map_err(|e| RunSourceError(e.to_string()))?;
+        Ok(record.as_ref().map(run_status))
+    }
+}
+
+/// The view of a stored run: counts per region, never anything about a user.
+pub fn run_status(record: &crate::jobs::runs::RunRecord) -> RunStatus {
+    use crate::jobs::event::Trigger;
+    use crate::jobs::runs::RunState;
+    let regions = record
+        .results
+        .iter()
+        .map(|(region, summary)| {
+            let counts = RegionCounts {
+                users: summary.users_read,
+                skipped: summary.skipped.values().sum(),
+                suggestions: summary.suggestions,
+                failed: summary.error.is_some()
+                    || record.failed_regions.iter().any(|r| r == region),
+            };
+            (region.clone(), counts)
+        })
+        .collect();
+    RunStatus {
+        run_id: record.run_id.clone(),
+        trigger: match record.trigger {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+        }
+        .to_string(),
+        run_date: record.run_date,
+        state: match record.state {
+            RunState::Running => RunPhase::Running,
+            RunState::Finished => RunPhase::Finished,
+            RunState::Partial => RunPhase::Partial,
+        },
+        started_at: record.started_at,
+        finished_at: record.finished_at,
+        duration_ms: record.duration_ms(),
+        pending_regions: record.pending,
+        regions,
+    }
+}

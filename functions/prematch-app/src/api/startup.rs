@@ -11,11 +11,12 @@ use super::adapters::{LambdaWorkerKick, QueueAdapter, SqsDlqProbe};
 use super::auth::{AdminAuth, AuthSetupError};
 use super::check::{CheckSettings, CheckState};
 use super::rate_limit::RedisRateLimiter;
-use super::runs::RunStatusSource;
 use super::settings::ApiSettings;
 use super::trigger::{NoKick, TriggerSettings, TriggerState};
 use crate::aws::AwsClients;
 use crate::config::{Config, ConfigError};
+use crate::jobs::runs::RunStore;
+use crate::jobs::worker::RUN_RETENTION_SECS;
 
 /// Why a function cannot start. `Display` is the one line `main` prints before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +33,9 @@ pub enum StartupError {
 }
 
 /// The production state of `prematch-check`.
-pub type CheckStateLive<R> = CheckState<QueueAdapter, SqsDlqProbe, R, RedisRateLimiter>;
+pub type CheckStateLive = CheckState<QueueAdapter, SqsDlqProbe, RunStore, RedisRateLimiter>;
 /// The production state of `prematch-trigger`.
-pub type TriggerStateLive<R> = TriggerState<QueueAdapter, ConfiguredKick, R, RedisRateLimiter>;
+pub type TriggerStateLive = TriggerState<QueueAdapter, ConfiguredKick, RunStore, RedisRateLimiter>;
 
 /// The queue on a lazily connected client whose commands give up after the probe timeout.
 pub fn queue(config: &Config, settings: &ApiSettings) -> Result<QueueAdapter, StartupError> {
@@ -47,14 +48,24 @@ pub fn queue(config: &Config, settings: &ApiSettings) -> Result<QueueAdapter, St
     Ok(QueueAdapter::new(queue, &settings.key_prefix))
 }
 
-/// The check's state: queue, DLQ probe, run records `runs`, and its rate limiter.
-pub fn check_state<R: RunStatusSource>(
+/// The worker's run records, on the queue's Redis client.
+pub fn run_records(config: &Config, queue: &QueueAdapter) -> RunStore {
+    RunStore::new(
+        queue.queue().client().clone(),
+        &config.queue_prefix,
+        &config.queue_name,
+        RUN_RETENTION_SECS,
+    )
+}
+
+/// The check's state: queue, DLQ probe, the worker's run records, and its rate limiter.
+pub fn check_state(
     config: &Config,
     settings: &ApiSettings,
     aws: &AwsClients,
-    runs: R,
-) -> Result<CheckStateLive<R>, StartupError> {
+) -> Result<CheckStateLive, StartupError> {
     let queue = queue(config, settings)?;
+    let runs = run_records(config, &queue);
     let limiter = RedisRateLimiter::new(
         queue.queue().client().clone(),
         &settings.key_prefix,
@@ -80,12 +91,11 @@ pub fn check_state<R: RunStatusSource>(
 }
 
 /// The trigger's state: admin key (read once, from SSM if so configured), queue, kick, limiter.
-pub async fn trigger_state<R: RunStatusSource>(
+pub async fn trigger_state(
     config: &Config,
     settings: &ApiSettings,
     aws: &AwsClients,
-    runs: R,
-) -> Result<TriggerStateLive<R>, StartupError> {
+) -> Result<TriggerStateLive, StartupError> {
     let auth = AdminAuth::from_config(config, Some(&aws.ssm)).await?;
     if !auth.has_key() {
         tracing::warn!(
@@ -93,6 +103,7 @@ pub async fn trigger_state<R: RunStatusSource>(
         );
     }
     let queue = queue(config, settings)?;
+    let runs = run_records(config, &queue);
     let limiter = RedisRateLimiter::new(
         queue.queue().client().clone(),
         &settings.key_prefix,

@@ -2,7 +2,7 @@
 //! plus the manual-run slots on the same Redis connection.
 
 use fred::prelude::*;
-use prematch_queue::{Backoff, JobOptions, JobState, Queue};
+use prematch_queue::{JobOptions, JobState, Queue};
 
 use super::redis::ManualRunSlots;
 use crate::api::check::{JobTiming, Outcomes, ProbeError, QueueCounts, QueueProbe};
@@ -148,11 +148,11 @@ impl RunQueue for QueueAdapter {
     }
 
     async fn add_run_job(&self, job: &RunJob) -> Result<String, QueueFailure> {
+        // The worker's defaults (attempts, exponential backoff, retention), so a manual run is kept
+        // and retried exactly like a scheduled one.
         let opts = JobOptions {
             job_id: Some(job.job_id.clone()),
-            attempts: Some(job.attempts),
-            backoff: Some(Backoff::exponential(job.backoff_delay.as_millis() as u64)),
-            ..JobOptions::default()
+            ..crate::jobs::default_job_options(job.attempts, job.backoff_delay)
         };
         let added = self
             .queue
