@@ -178,6 +178,7 @@ where
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// `{prefix}:{queue}` the job came from.
+    #[serde(default)]
     pub queue: String,
     /// Job id.
     pub id: String,
@@ -427,7 +428,8 @@ impl Worker {
             let can_claim = !stopping && now + budget <= deadline;
             if !can_claim && !ready.is_empty() {
                 // Out of budget: hand unstarted jobs back to the front of the queue at once.
-                for c in ready.drain(..) {
+                // In reverse: each release pushes to the front, so the first claimed ends up first again.
+                for c in ready.drain(..).rev() {
                     pending.push(Entry {
                         id: c.id,
                         token: c.token,

@@ -41,4 +41,6 @@ on_redis!(
     malformed_job_data_fails_the_job_not_the_worker,
     lock_is_extended_while_a_long_job_runs,
     events_stream_is_capped_by_max_len,
+    unstarted_prefetched_jobs_are_released_when_the_budget_ends,
+    global_concurrency_caps_active_jobs_across_workers,
 );

@@ -1153,6 +1153,92 @@ pub async fn events_stream_is_capped_by_max_len(url: &str, prefix: &str) {
     assert!(len <= 300, "events stream has {len} entries");
 }
 
+pub async fn unstarted_prefetched_jobs_are_released_when_the_budget_ends(url: &str, prefix: &str) {
+    let q = queue(url, prefix, "release").await;
+    let added = q
+        .add_bulk((0..6).map(|i| NewJob::new("s", json!({"i": i}))).collect())
+        .await
+        .unwrap();
+    let h = |_j: JobContext| async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(json!(null))
+    };
+    // GIVEN a worker that claims ahead (prefetch 5) with a budget that ends during the first job
+    let opts = WorkerOptions {
+        prefetch: 5,
+        job_timeout: Duration::from_secs(1),
+        deadline_margin: Duration::from_millis(100),
+        ..quick()
+    };
+    let s = Worker::new(&q, opts)
+        .drain(
+            Instant::now() + Duration::from_millis(1300),
+            &h,
+            &NoDeadLetters,
+        )
+        .await
+        .unwrap();
+    // THEN the unstarted jobs go back to the front of the queue, unchanged, and the started ones finish
+    assert_eq!(s.stopped_by, "deadline");
+    assert!(s.released >= 3, "{s:?}");
+    assert_eq!(s.completed + s.released, 6, "{s:?}");
+    let c = q.counts().await.unwrap();
+    assert_eq!((c.waiting, c.active), (s.released, 0));
+    let wait: Vec<String> = q.client().lrange(q.key("wait"), 0, -1).await.unwrap();
+    let mut expected: Vec<String> = added
+        .iter()
+        .rev()
+        .take(s.released as usize)
+        .map(|a| a.id.clone())
+        .collect();
+    expected.sort_by_key(|id| std::cmp::Reverse(id.parse::<u64>().unwrap()));
+    assert_eq!(
+        wait, expected,
+        "released jobs keep their FIFO order at the front"
+    );
+    for id in &wait {
+        let job = q.get_job(id).await.unwrap().unwrap();
+        assert_eq!(job.attempts_made, 0, "a release does not count an attempt");
+    }
+}
+
+pub async fn global_concurrency_caps_active_jobs_across_workers(url: &str, prefix: &str) {
+    let q = queue(url, prefix, "global").await;
+    q.set_global_concurrency(Some(2)).await.unwrap();
+    q.add_bulk((0..12).map(|i| NewJob::new("g", json!({"i": i}))).collect())
+        .await
+        .unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n2, p2) = (now.clone(), peak.clone());
+    let h = move |_j: JobContext| {
+        let (n, p) = (n2.clone(), p2.clone());
+        async move {
+            let c = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(c, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            n.fetch_sub(1, Ordering::SeqCst);
+            Ok(json!(null))
+        }
+    };
+    let opts = WorkerOptions {
+        concurrency: 5,
+        idle_wait: Duration::from_millis(500),
+        ..quick()
+    };
+    let (w1, w2) = (Worker::new(&q, opts.clone()), Worker::new(&q, opts));
+    let (a, b) = tokio::join!(
+        w1.drain(far(), &h, &NoDeadLetters),
+        w2.drain(far(), &h, &NoDeadLetters)
+    );
+    assert_eq!(a.unwrap().completed + b.unwrap().completed, 12);
+    assert!(
+        peak.load(Ordering::SeqCst) <= 2,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+}
+
 /// Every scenario, in order, on one Redis (used by the cluster test).
 pub async fn all(url: &str, prefix: &str) {
     add_routes_jobs_by_their_options(url, prefix).await;
@@ -1180,4 +1266,6 @@ pub async fn all(url: &str, prefix: &str) {
     malformed_job_data_fails_the_job_not_the_worker(url, prefix).await;
     lock_is_extended_while_a_long_job_runs(url, prefix).await;
     events_stream_is_capped_by_max_len(url, prefix).await;
+    unstarted_prefetched_jobs_are_released_when_the_budget_ends(url, prefix).await;
+    global_concurrency_caps_active_jobs_across_workers(url, prefix).await;
 }
