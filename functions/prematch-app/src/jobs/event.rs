@@ -48,21 +48,32 @@ impl WorkerEvent {
     pub fn from_json(value: &Value) -> Result<WorkerEvent, EventError> {
         if let Some(detail_type) = value.get("detail-type") {
             if detail_type.as_str() != Some("Scheduled Event") {
-                return Err(EventError::Unknown(format!("an EventBridge event of detail-type {detail_type}")));
+                return Err(EventError::Unknown(format!(
+                    "an EventBridge event of detail-type {detail_type}"
+                )));
             }
-            let time = value
-                .get("time")
-                .and_then(Value::as_str)
-                .ok_or_else(|| malformed("scheduled", "field `time` (an RFC 3339 timestamp) is missing"))?;
+            let time = value.get("time").and_then(Value::as_str).ok_or_else(|| {
+                malformed(
+                    "scheduled",
+                    "field `time` (an RFC 3339 timestamp) is missing",
+                )
+            })?;
             let time = DateTime::parse_from_rfc3339(time)
-                .map_err(|e| malformed("scheduled", &format!("field `time` = {time:?} is not RFC 3339: {e}")))?
+                .map_err(|e| {
+                    malformed(
+                        "scheduled",
+                        &format!("field `time` = {time:?} is not RFC 3339: {e}"),
+                    )
+                })?
                 .with_timezone(&Utc);
             return Ok(WorkerEvent::Scheduled { time });
         }
         match value.get("kind").and_then(Value::as_str) {
             Some("drain") => Ok(WorkerEvent::Drain),
-            Some("manual") => serde_json::from_value(value.clone()).map_err(|e| malformed("manual", &e.to_string())),
-            Some("scheduled") => serde_json::from_value(value.clone()).map_err(|e| malformed("scheduled", &e.to_string())),
+            Some("manual") => serde_json::from_value(value.clone())
+                .map_err(|e| malformed("manual", &e.to_string())),
+            Some("scheduled") => serde_json::from_value(value.clone())
+                .map_err(|e| malformed("scheduled", &e.to_string())),
             Some(other) => Err(EventError::Unknown(format!("kind {other:?}"))),
             None => Err(EventError::Unknown(describe(value))),
         }
@@ -73,9 +84,18 @@ impl WorkerEvent {
         match self {
             WorkerEvent::Scheduled { time } => {
                 let run_date = time.date_naive();
-                Some(RunRequest { run_id: scheduled_run_id(run_date), run_date, trigger: Trigger::Schedule, regions: None })
+                Some(RunRequest {
+                    run_id: scheduled_run_id(run_date),
+                    run_date,
+                    trigger: Trigger::Schedule,
+                    regions: None,
+                })
             }
-            WorkerEvent::Manual { run_id, run_date, regions } => Some(RunRequest {
+            WorkerEvent::Manual {
+                run_id,
+                run_date,
+                regions,
+            } => Some(RunRequest {
                 run_id: run_id.clone(),
                 run_date: *run_date,
                 trigger: Trigger::Manual,
@@ -116,7 +136,10 @@ pub fn scheduled_run_id(run_date: NaiveDate) -> String {
 }
 
 fn malformed(kind: &'static str, message: &str) -> EventError {
-    EventError::Malformed { kind, message: message.to_string() }
+    EventError::Malformed {
+        kind,
+        message: message.to_string(),
+    }
 }
 
 /// A short description of an unknown payload: its top-level keys, never its values (they may be personal).
@@ -139,7 +162,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../tests/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../tests/fixtures/events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -157,7 +183,10 @@ mod tests {
     fn the_same_schedule_delivered_twice_asks_for_the_same_run() {
         let a = WorkerEvent::from_json(&fixture("scheduled-event.json")).unwrap();
         let b = WorkerEvent::from_json(&fixture("scheduled-event.json")).unwrap();
-        assert_eq!(a.run_request().unwrap().run_id, b.run_request().unwrap().run_id);
+        assert_eq!(
+            a.run_request().unwrap().run_id,
+            b.run_request().unwrap().run_id
+        );
     }
 
     #[test]
@@ -187,16 +216,26 @@ mod tests {
 
     #[test]
     fn scheduled_event_with_a_bad_time_names_the_field() {
-        let err = WorkerEvent::from_json(&serde_json::json!({"detail-type": "Scheduled Event", "time": "yesterday"}))
-            .unwrap_err();
-        assert!(matches!(err, EventError::Malformed { kind: "scheduled", .. }));
+        let err = WorkerEvent::from_json(
+            &serde_json::json!({"detail-type": "Scheduled Event", "time": "yesterday"}),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            EventError::Malformed {
+                kind: "scheduled",
+                ..
+            }
+        ));
         assert!(err.to_string().contains("`time`"));
     }
 
     #[test]
     fn other_eventbridge_detail_types_are_unknown() {
-        let err = WorkerEvent::from_json(&serde_json::json!({"detail-type": "Object Created", "time": "2026-12-03T00:00:00Z"}))
-            .unwrap_err();
+        let err = WorkerEvent::from_json(
+            &serde_json::json!({"detail-type": "Object Created", "time": "2026-12-03T00:00:00Z"}),
+        )
+        .unwrap_err();
         assert!(matches!(err, EventError::Unknown(_)));
     }
 }

@@ -30,7 +30,11 @@ pub struct ChannelKick(pub mpsc::UnboundedSender<u32>);
 
 impl WorkerKick for ChannelKick {
     fn kick(&self, n: u32) -> KickFuture<'_> {
-        let sent = self.0.send(n).map(|()| n).map_err(|_| "no local worker pool is listening".to_string());
+        let sent = self
+            .0
+            .send(n)
+            .map(|()| n)
+            .map_err(|_| "no local worker pool is listening".to_string());
         Box::pin(async move { sent })
     }
 }
@@ -45,7 +49,10 @@ pub struct LambdaKick {
 impl LambdaKick {
     /// Invokes `function` (name or ARN).
     pub fn new(client: aws_sdk_lambda::Client, function: impl Into<String>) -> LambdaKick {
-        LambdaKick { client, function: function.into() }
+        LambdaKick {
+            client,
+            function: function.into(),
+        }
     }
 }
 
@@ -60,12 +67,16 @@ impl WorkerKick for LambdaKick {
                     .invoke()
                     .function_name(&self.function)
                     .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-                    .payload(aws_sdk_lambda::primitives::Blob::new(br#"{"kind":"drain"}"#.to_vec()))
+                    .payload(aws_sdk_lambda::primitives::Blob::new(
+                        br#"{"kind":"drain"}"#.to_vec(),
+                    ))
                     .send()
                     .await;
                 match sent {
                     Ok(_) => started += 1,
-                    Err(e) => last_error = Some(aws_sdk_lambda::error::DisplayErrorContext(e).to_string()),
+                    Err(e) => {
+                        last_error = Some(aws_sdk_lambda::error::DisplayErrorContext(e).to_string())
+                    }
                 }
             }
             match (started, last_error) {

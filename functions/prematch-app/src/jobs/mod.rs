@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use prematch_engine::{HistoryPair, MatchConfig};
 use prematch_queue::{
-    Backoff, DeadLetter, DeadLetterSink, JobContext, JobError, JobHandler, JobOptions, KeepJobs, Queue,
+    Backoff, DeadLetter, DeadLetterSink, JobContext, JobError, JobHandler, JobOptions, KeepJobs,
+    Queue,
 };
 use serde_json::{json, Value};
 
@@ -73,8 +74,16 @@ pub fn default_job_options(attempts: u32, backoff_delay: Duration) -> JobOptions
     JobOptions {
         attempts: Some(attempts),
         backoff: Some(Backoff::exponential(backoff_delay.as_millis() as u64)),
-        remove_on_complete: Some(KeepJobs::Age { age_secs: 7 * 24 * 3600, count: Some(1000), limit: None }),
-        remove_on_fail: Some(KeepJobs::Age { age_secs: 30 * 24 * 3600, count: Some(10_000), limit: None }),
+        remove_on_complete: Some(KeepJobs::Age {
+            age_secs: 7 * 24 * 3600,
+            count: Some(1000),
+            limit: None,
+        }),
+        remove_on_fail: Some(KeepJobs::Age {
+            age_secs: 30 * 24 * 3600,
+            count: Some(10_000),
+            limit: None,
+        }),
         ..JobOptions::default()
     }
 }
@@ -105,12 +114,22 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> JobHandler for NightlyJ
         let result = match name.as_str() {
             "run" => self.run_job(&job).await,
             "region" => self.region_job(&job, started).await,
-            other => Err(JobError::permanent(format!("unknown job name {other:?}: expected \"run\" or \"region\""))),
+            other => Err(JobError::permanent(format!(
+                "unknown job name {other:?}: expected \"run\" or \"region\""
+            ))),
         };
-        let outcome = if result.is_ok() { "completed" } else { "failed" };
+        let outcome = if result.is_ok() {
+            "completed"
+        } else {
+            "failed"
+        };
         match &result {
-            Ok(_) => tracing::info!(job_id = %id, job_name = %name, ms = started.elapsed().as_millis() as u64, "job completed"),
-            Err(e) => tracing::warn!(job_id = %id, job_name = %name, reason = e.reason(), "job attempt failed"),
+            Ok(_) => {
+                tracing::info!(job_id = %id, job_name = %name, ms = started.elapsed().as_millis() as u64, "job completed")
+            }
+            Err(e) => {
+                tracing::warn!(job_id = %id, job_name = %name, reason = e.reason(), "job attempt failed")
+            }
         }
         MetricRecord::new()
             .dimension("JobName", name.as_str())
@@ -137,16 +156,28 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
             .await
             .map_err(|e| JobError::retryable(e.to_string()))?;
         let jobs = run.region_jobs(&regions, &self.settings.job_options);
-        let added = self.queue.add_bulk(jobs).await.map_err(|e| JobError::retryable(e.to_string()))?;
+        let added = self
+            .queue
+            .add_bulk(jobs)
+            .await
+            .map_err(|e| JobError::retryable(e.to_string()))?;
         let new_jobs = added.iter().filter(|a| a.created).count() as u32;
         // The worker running this job takes one region itself; the others go to fresh workers.
-        let wanted = new_jobs.saturating_sub(1).min(self.settings.max_workers.saturating_sub(1));
-        let kicked = if wanted > 0 { self.kick.kick(wanted).await.unwrap_or_else(|e| {
+        let wanted = new_jobs
+            .saturating_sub(1)
+            .min(self.settings.max_workers.saturating_sub(1));
+        let kicked = if wanted > 0 {
+            self.kick.kick(wanted).await.unwrap_or_else(|e| {
             tracing::warn!(run_id = %run.run_id, error = %e, "could not ask for more workers; this one drains alone");
             0
-        }) } else { 0 };
+        })
+        } else {
+            0
+        };
         tracing::info!(run_id = %run.run_id, regions = regions.len(), new_jobs, kicked, created, "run fanned out");
-        Ok(json!({ "run_id": run.run_id, "regions": regions, "region_jobs_added": new_jobs, "workers_kicked": kicked }))
+        Ok(
+            json!({ "run_id": run.run_id, "regions": regions, "region_jobs_added": new_jobs, "workers_kicked": kicked }),
+        )
     }
 
     async fn region_job(&self, job: &JobContext, started: Instant) -> Result<Value, JobError> {
@@ -164,18 +195,34 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
                 users.add_record(&rj.region, item);
             }
             if users.pages % 20 == 0 {
-                region::report_progress(job, "reading", json!({"pages": users.pages, "users": users.read})).await;
+                region::report_progress(
+                    job,
+                    "reading",
+                    json!({"pages": users.pages, "users": users.read}),
+                )
+                .await;
             }
             match page.next {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
         }
-        region::report_progress(job, "matching", json!({"pages": users.pages, "users": users.read})).await;
+        region::report_progress(
+            job,
+            "matching",
+            json!({"pages": users.pages, "users": users.read}),
+        )
+        .await;
 
         let history = self.region_history(&rj).await?;
         let matched_users = std::mem::take(&mut users.users);
-        let outcome = region::match_users(matched_users, history, rj.run_date, self.settings.matching.clone()).await?;
+        let outcome = region::match_users(
+            matched_users,
+            history,
+            rj.run_date,
+            self.settings.matching.clone(),
+        )
+        .await?;
         region::report_progress(
             job,
             "writing",
@@ -183,8 +230,16 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         )
         .await;
 
-        let run_ref = RunRef { run_id: rj.run_id.clone(), run_date: rj.run_date, region: rj.region.clone() };
-        let report = self.sink.write(&run_ref, &outcome.suggestions).await.map_err(store_error)?;
+        let run_ref = RunRef {
+            run_id: rj.run_id.clone(),
+            run_date: rj.run_date,
+            region: rj.region.clone(),
+        };
+        let report = self
+            .sink
+            .write(&run_ref, &outcome.suggestions)
+            .await
+            .map_err(store_error)?;
         if !report.is_complete() {
             return Err(JobError::retryable(format!(
                 "{} of {} suggestion items stayed unprocessed after retries",
@@ -210,7 +265,10 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         self.report(&rj, &summary).await;
         let mut value = serde_json::to_value(&summary).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut value {
-            map.insert("engine".to_string(), serde_json::to_value(&outcome.stats).unwrap_or(Value::Null));
+            map.insert(
+                "engine".to_string(),
+                serde_json::to_value(&outcome.stats).unwrap_or(Value::Null),
+            );
         }
         Ok(value)
     }
@@ -237,7 +295,10 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
 
 /// Records a region's end on its run and logs the run's totals when it was the last one.
 async fn report_region(runs: &RunStore, run_id: &str, region: &str, summary: &RegionSummary) {
-    match runs.report_region(run_id, region, summary, Utc::now()).await {
+    match runs
+        .report_region(run_id, region, summary, Utc::now())
+        .await
+    {
         Ok(RegionReport::RunOver) => match runs.get(run_id).await {
             Ok(Some(run)) => {
                 let totals = run.totals();
@@ -250,14 +311,22 @@ async fn report_region(runs: &RunStore, run_id: &str, region: &str, summary: &Re
             Ok(None) => {}
             Err(e) => tracing::warn!(run_id, error = %e, "run finished but could not be read back"),
         },
-        Ok(RegionReport::UnknownRun) => tracing::warn!(run_id, region, "region reported for an unknown run"),
+        Ok(RegionReport::UnknownRun) => {
+            tracing::warn!(run_id, region, "region reported for an unknown run")
+        }
         Ok(_) => {}
-        Err(e) => tracing::warn!(run_id, region, error = %e, "could not record the region on its run"),
+        Err(e) => {
+            tracing::warn!(run_id, region, error = %e, "could not record the region on its run")
+        }
     }
 }
 
 fn store_error(e: StoreError) -> JobError {
-    if e.is_retryable() { JobError::retryable(e.to_string()) } else { JobError::permanent(e.to_string()) }
+    if e.is_retryable() {
+        JobError::retryable(e.to_string())
+    } else {
+        JobError::permanent(e.to_string())
+    }
 }
 
 /// The history of a region for a run, cached in Redis as compact JSON.
@@ -284,11 +353,19 @@ impl<'a> HistoryCache<'a> {
         if self.ttl.is_zero() {
             return;
         }
-        let Ok(json) = serde_json::to_string(pairs) else { return };
+        let Ok(json) = serde_json::to_string(pairs) else {
+            return;
+        };
         let set: Result<(), _> = self
             .queue
             .client()
-            .set(&self.key, json, Some(Expiration::EX(self.ttl.as_secs().max(1) as i64)), None, false)
+            .set(
+                &self.key,
+                json,
+                Some(Expiration::EX(self.ttl.as_secs().max(1) as i64)),
+                None,
+                false,
+            )
             .await;
         if let Err(e) = set {
             tracing::debug!(error = %e, "history cache write failed; a retry will read DynamoDB again");
@@ -308,7 +385,10 @@ impl<D: DeadLetterSink> DeadLetterSink for RunAwareDeadLetters<D> {
     async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), String> {
         if dead.name == "region" {
             if let Ok(rj) = serde_json::from_value::<RegionJob>(dead.data.clone()) {
-                let summary = RegionSummary { error: Some(dead.failed_reason.clone()), ..RegionSummary::default() };
+                let summary = RegionSummary {
+                    error: Some(dead.failed_reason.clone()),
+                    ..RegionSummary::default()
+                };
                 report_region(&self.runs, &rj.run_id, &rj.region, &summary).await;
             }
         }

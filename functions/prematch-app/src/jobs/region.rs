@@ -26,7 +26,8 @@ pub struct RegionJob {
 impl RegionJob {
     /// Reads the payload; a malformed one is a permanent failure (retrying cannot fix it).
     pub fn from_data(data: &Value) -> Result<RegionJob, JobError> {
-        serde_json::from_value(data.clone()).map_err(|e| JobError::permanent(format!("malformed region job data: {e}")))
+        serde_json::from_value(data.clone())
+            .map_err(|e| JobError::permanent(format!("malformed region job data: {e}")))
     }
 
     /// `region-2026-12-03-eu-west` for the scheduled run; the run id's date part keeps manual runs apart.
@@ -57,8 +58,12 @@ impl RegionUsers {
     pub fn add_record(&mut self, region: &str, item: &Value) {
         self.read += 1;
         match parse_user(item) {
-            Ok(user) if !user.is_active() => *self.skipped.entry("inactive".to_string()).or_default() += 1,
-            Ok(user) if user.region() != region => *self.skipped.entry("other_region".to_string()).or_default() += 1,
+            Ok(user) if !user.is_active() => {
+                *self.skipped.entry("inactive".to_string()).or_default() += 1
+            }
+            Ok(user) if user.region() != region => {
+                *self.skipped.entry("other_region".to_string()).or_default() += 1
+            }
             Ok(user) => self.users.push(user),
             Err(rejection) => {
                 let total: u64 = self.skipped.values().sum();
@@ -71,14 +76,21 @@ impl RegionUsers {
                         "skipped a malformed user record"
                     );
                 }
-                *self.skipped.entry(rejection.code().to_string()).or_default() += 1;
+                *self
+                    .skipped
+                    .entry(rejection.code().to_string())
+                    .or_default() += 1;
             }
         }
     }
 
     /// Records skipped for a reason other than being inactive.
     pub fn malformed(&self) -> u64 {
-        self.skipped.iter().filter(|(k, _)| k.as_str() != "inactive").map(|(_, v)| v).sum()
+        self.skipped
+            .iter()
+            .filter(|(k, _)| k.as_str() != "inactive")
+            .map(|(_, v)| v)
+            .sum()
     }
 }
 
@@ -95,7 +107,12 @@ pub async fn match_users(
 }
 
 /// Builds the summary a region job reports to its run.
-pub fn summarize(users: &RegionUsers, outcome: &RegionOutcome, items_written: u64, started: Instant) -> RegionSummary {
+pub fn summarize(
+    users: &RegionUsers,
+    outcome: &RegionOutcome,
+    items_written: u64,
+    started: Instant,
+) -> RegionSummary {
     let stats = &outcome.stats;
     RegionSummary {
         users_read: users.read,
@@ -103,7 +120,9 @@ pub fn summarize(users: &RegionUsers, outcome: &RegionOutcome, items_written: u6
         skipped: users.skipped.clone(),
         suggestions: outcome.suggestions.len() as u64,
         items_written,
-        users_uncovered: stats.users_with_feasible_partner.saturating_sub(stats.users_covered) as u64,
+        users_uncovered: stats
+            .users_with_feasible_partner
+            .saturating_sub(stats.users_covered) as u64,
         duration_ms: started.elapsed().as_millis() as u64,
         error: None,
     }
@@ -126,7 +145,10 @@ mod tests {
 
     #[test]
     fn region_job_ids_are_deterministic_and_valid_bullmq_ids() {
-        assert_eq!(RegionJob::job_id("run-2026-12-03", "eu-west"), "region-2026-12-03-eu-west");
+        assert_eq!(
+            RegionJob::job_id("run-2026-12-03", "eu-west"),
+            "region-2026-12-03-eu-west"
+        );
         assert_eq!(
             RegionJob::job_id("manual-2026-12-03-6f1c2a9b", "eu-west"),
             "region-manual-2026-12-03-6f1c2a9b-eu-west"
@@ -136,7 +158,8 @@ mod tests {
 
     #[test]
     fn malformed_region_data_is_a_permanent_failure_naming_the_field() {
-        let err = RegionJob::from_data(&json!({"run_id": "run-2026-12-03", "region": "eu-west"})).unwrap_err();
+        let err = RegionJob::from_data(&json!({"run_id": "run-2026-12-03", "region": "eu-west"}))
+            .unwrap_err();
         assert!(matches!(err, JobError::Permanent(_)));
         assert!(err.reason().contains("run_date"), "{}", err.reason());
     }

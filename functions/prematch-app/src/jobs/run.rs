@@ -24,20 +24,29 @@ pub struct RunJob {
 
 impl From<RunRequest> for RunJob {
     fn from(r: RunRequest) -> RunJob {
-        RunJob { run_id: r.run_id, trigger: r.trigger, run_date: r.run_date, regions: r.regions }
+        RunJob {
+            run_id: r.run_id,
+            trigger: r.trigger,
+            run_date: r.run_date,
+            regions: r.regions,
+        }
     }
 }
 
 impl RunJob {
     /// Reads the payload; a malformed one is a permanent failure.
     pub fn from_data(data: &serde_json::Value) -> Result<RunJob, JobError> {
-        serde_json::from_value(data.clone()).map_err(|e| JobError::permanent(format!("malformed run job data: {e}")))
+        serde_json::from_value(data.clone())
+            .map_err(|e| JobError::permanent(format!("malformed run job data: {e}")))
     }
 
     /// The queue job that starts this run; its id is the run id, so adding it twice adds it once.
     pub fn to_job(&self, opts: &JobOptions) -> NewJob {
         let data = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
-        NewJob::new("run", data).with_opts(JobOptions { job_id: Some(self.run_id.clone()), ..opts.clone() })
+        NewJob::new("run", data).with_opts(JobOptions {
+            job_id: Some(self.run_id.clone()),
+            ..opts.clone()
+        })
     }
 
     /// One `region` job per region, with deterministic ids.
@@ -45,9 +54,12 @@ impl RunJob {
         regions
             .iter()
             .map(|region| {
-                let data = json!({ "run_id": self.run_id, "region": region, "run_date": self.run_date });
-                NewJob::new("region", data)
-                    .with_opts(JobOptions { job_id: Some(RegionJob::job_id(&self.run_id, region)), ..opts.clone() })
+                let data =
+                    json!({ "run_id": self.run_id, "region": region, "run_date": self.run_date });
+                NewJob::new("region", data).with_opts(JobOptions {
+                    job_id: Some(RegionJob::job_id(&self.run_id, region)),
+                    ..opts.clone()
+                })
             })
             .collect()
     }
@@ -65,9 +77,15 @@ mod tests {
             run_date: "2026-12-03".parse().unwrap(),
             regions: None,
         };
-        let jobs = run.region_jobs(&["eu-west".into(), "us-east".into()], &JobOptions::default());
+        let jobs = run.region_jobs(
+            &["eu-west".into(), "us-east".into()],
+            &JobOptions::default(),
+        );
         assert_eq!(jobs.len(), 2);
-        assert_eq!(jobs[0].opts.job_id.as_deref(), Some("region-2026-12-03-eu-west"));
+        assert_eq!(
+            jobs[0].opts.job_id.as_deref(),
+            Some("region-2026-12-03-eu-west")
+        );
         assert_eq!(jobs[1].data["region"], "us-east");
         assert_eq!(jobs[1].data["run_date"], "2026-12-03");
         let back = RegionJob::from_data(&jobs[0].data).unwrap();
@@ -82,7 +100,10 @@ mod tests {
             run_date: "2026-12-03".parse().unwrap(),
             regions: Some(vec!["eu-west".into()]),
         };
-        let job = run.to_job(&JobOptions { attempts: Some(3), ..JobOptions::default() });
+        let job = run.to_job(&JobOptions {
+            attempts: Some(3),
+            ..JobOptions::default()
+        });
         assert_eq!(job.name, "run");
         assert_eq!(job.opts.job_id.as_deref(), Some("run-2026-12-03"));
         assert_eq!(job.opts.attempts, Some(3));

@@ -91,7 +91,8 @@ impl RunRecord {
 
     /// Wall time from start to finish, when finished.
     pub fn duration_ms(&self) -> Option<i64> {
-        self.finished_at.map(|f| (f - self.started_at).num_milliseconds())
+        self.finished_at
+            .map(|f| (f - self.started_at).num_milliseconds())
     }
 }
 
@@ -167,7 +168,11 @@ pub struct RunStore {
 impl RunStore {
     /// Keeps runs under `{prefix}:{queue}:prematch:` for `retention_secs`.
     pub fn new(client: Client, prefix: &str, queue: &str, retention_secs: u64) -> RunStore {
-        RunStore { client, base: format!("{prefix}:{queue}:prematch:"), retention_secs }
+        RunStore {
+            client,
+            base: format!("{prefix}:{queue}:prematch:"),
+            retention_secs,
+        }
     }
 
     fn run_key(&self, run_id: &str) -> String {
@@ -226,7 +231,12 @@ impl RunStore {
             .eval(
                 REPORT_REGION,
                 vec![self.run_key(run_id)],
-                vec![region.to_string(), json, now.timestamp_millis().to_string(), failed.to_string()],
+                vec![
+                    region.to_string(),
+                    json,
+                    now.timestamp_millis().to_string(),
+                    failed.to_string(),
+                ],
             )
             .await?;
         Ok(match code {
@@ -256,13 +266,20 @@ impl RunStore {
     }
 }
 
-fn parse_record(run_id: &str, fields: &BTreeMap<String, String>) -> Result<RunRecord, RunStoreError> {
+fn parse_record(
+    run_id: &str,
+    fields: &BTreeMap<String, String>,
+) -> Result<RunRecord, RunStoreError> {
     let corrupt = |field: &str, message: String| RunStoreError::Corrupt {
         run_id: run_id.to_string(),
         field: field.to_string(),
         message,
     };
-    let get = |field: &str| fields.get(field).ok_or_else(|| corrupt(field, "missing".to_string()));
+    let get = |field: &str| {
+        fields
+            .get(field)
+            .ok_or_else(|| corrupt(field, "missing".to_string()))
+    };
     let millis = |field: &str| -> Result<DateTime<Utc>, RunStoreError> {
         let raw = get(field)?;
         raw.parse::<i64>()
@@ -294,13 +311,18 @@ fn parse_record(run_id: &str, fields: &BTreeMap<String, String>) -> Result<RunRe
     let mut failed_regions = Vec::new();
     for (field, value) in fields {
         if let Some(region) = field.strip_prefix("region:") {
-            let summary: RegionSummary = serde_json::from_str(value).map_err(|e| corrupt(field, e.to_string()))?;
+            let summary: RegionSummary =
+                serde_json::from_str(value).map_err(|e| corrupt(field, e.to_string()))?;
             results.insert(region.to_string(), summary);
         } else if let Some(region) = field.strip_prefix("failed:") {
             failed_regions.push(region.to_string());
         }
     }
-    let finished_at = if fields.contains_key("finished_at") { Some(millis("finished_at")?) } else { None };
+    let finished_at = if fields.contains_key("finished_at") {
+        Some(millis("finished_at")?)
+    } else {
+        None
+    };
     Ok(RunRecord {
         run_id: run_id.to_string(),
         trigger,

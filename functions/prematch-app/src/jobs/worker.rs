@@ -6,11 +6,19 @@ use prematch_queue::{DeadLetterSink, DrainSummary, JobCounts, QueueError, Worker
 use serde::Serialize;
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use super::event::{EventError, WorkerEvent};
+use super::kick::{LambdaKick, NoKick, WorkerKick};
 use super::run::RunJob;
+use super::runs::RunStore;
+use super::JobSettings;
 use super::{NightlyJobs, RunAwareDeadLetters};
+use crate::dlq::SqsDeadLetters;
+use crate::dynamo::{DynamoMatches, DynamoUsers};
 use crate::dynamo::{HistorySource, SuggestionSink, UserSource};
 use crate::metrics::{names, MetricRecord};
+use crate::state::State;
 
 /// Why an invocation failed. Lambda reports it; the job state in Redis is never lost by it.
 #[derive(Debug, thiserror::Error)]
@@ -60,9 +68,15 @@ pub struct WorkerRuntime<U, S, H, D> {
     pub fallback_budget: Duration,
 }
 
-impl<U: UserSource, S: SuggestionSink, H: HistorySource, D: DeadLetterSink> WorkerRuntime<U, S, H, D> {
+impl<U: UserSource, S: SuggestionSink, H: HistorySource, D: DeadLetterSink>
+    WorkerRuntime<U, S, H, D>
+{
     /// Handles one invocation. `deadline` is the Lambda context's deadline, when there is one.
-    pub async fn handle(&self, payload: &Value, deadline: Option<SystemTime>) -> Result<WorkerReport, WorkerError> {
+    pub async fn handle(
+        &self,
+        payload: &Value,
+        deadline: Option<SystemTime>,
+    ) -> Result<WorkerReport, WorkerError> {
         let event = WorkerEvent::from_json(payload)?;
         let kind = match event {
             WorkerEvent::Scheduled { .. } => "scheduled",
@@ -76,12 +90,20 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource, D: DeadLetterSink> Work
                 let run_id = job.opts.job_id.clone().unwrap_or_default();
                 let added = queue.add(&job.name, job.data, job.opts).await?;
                 tracing::info!(run_id = %run_id, created = added.created, "run requested");
-                Some(RunAdded { run_id, created: added.created })
+                Some(RunAdded {
+                    run_id,
+                    created: added.created,
+                })
             }
             None => None,
         };
 
-        let until = drain_deadline(deadline, SystemTime::now(), Instant::now(), self.fallback_budget);
+        let until = drain_deadline(
+            deadline,
+            SystemTime::now(),
+            Instant::now(),
+            self.fallback_budget,
+        );
         let worker = Worker::new(queue, self.worker.clone());
         let drain = worker.drain(until, &self.jobs, &self.dead).await?;
         let counts = queue.counts().await?;
@@ -108,15 +130,79 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource, D: DeadLetterSink> Work
             .property("stopped_by", drain.stopped_by)
             .emit();
         tracing::info!(
-            event = kind, completed = drain.completed, failed = drain.failed, retried = drain.retried,
-            left_waiting = drain.left_waiting, left_delayed = drain.left_delayed, kicked, "drain finished"
+            event = kind,
+            completed = drain.completed,
+            failed = drain.failed,
+            retried = drain.retried,
+            left_waiting = drain.left_waiting,
+            left_delayed = drain.left_delayed,
+            kicked,
+            "drain finished"
         );
-        Ok(WorkerReport { event: kind, run, drain, counts, kicked })
+        Ok(WorkerReport {
+            event: kind,
+            run,
+            drain,
+            counts,
+            kicked,
+        })
+    }
+}
+
+/// The production wiring: DynamoDB users and matches, SQS dead letters, run records beside the queue.
+pub type NightlyRuntime = WorkerRuntime<DynamoUsers, DynamoMatches, DynamoMatches, SqsDeadLetters>;
+
+/// How long run records stay in Redis.
+pub const RUN_RETENTION_SECS: u64 = 90 * 24 * 3600;
+
+/// Builds the worker runtime on a [`State`]; `kick` is how it asks for more workers.
+pub fn nightly_runtime(state: &State, kick: Arc<dyn WorkerKick>) -> NightlyRuntime {
+    let config = &state.config;
+    let runs = run_store(state);
+    WorkerRuntime {
+        jobs: NightlyJobs {
+            queue: state.queue.clone(),
+            runs: runs.clone(),
+            users: state.users.clone(),
+            sink: state.matches.clone(),
+            history: state.matches.clone(),
+            kick,
+            settings: JobSettings::from_config(config),
+        },
+        dead: RunAwareDeadLetters {
+            runs,
+            inner: state.dead_letters.clone(),
+        },
+        worker: state.worker_options(),
+        fallback_budget: config.worker_budget,
+    }
+}
+
+/// The run records of the state's queue.
+pub fn run_store(state: &State) -> RunStore {
+    RunStore::new(
+        state.queue.client().clone(),
+        &state.config.queue_prefix,
+        &state.config.queue_name,
+        RUN_RETENTION_SECS,
+    )
+}
+
+/// The kick for AWS: invoke the worker function when its name is known, else none.
+pub fn lambda_kick(state: &State) -> Arc<dyn WorkerKick> {
+    match &state.config.worker_function {
+        Some(function) => Arc::new(LambdaKick::new(state.aws.lambda.clone(), function.clone())),
+        None => Arc::new(NoKick),
     }
 }
 
 /// The instant to drain until: the Lambda deadline when it is in the future, else now + `fallback`.
-pub fn drain_deadline(deadline: Option<SystemTime>, now: SystemTime, now_instant: Instant, fallback: Duration) -> Instant {
+pub fn drain_deadline(
+    deadline: Option<SystemTime>,
+    now: SystemTime,
+    now_instant: Instant,
+    fallback: Duration,
+) -> Instant {
     match deadline.and_then(|d| d.duration_since(now).ok()) {
         Some(left) if !left.is_zero() => now_instant + left,
         _ => now_instant + fallback,
@@ -131,7 +217,12 @@ mod tests {
     fn a_future_lambda_deadline_is_used_as_is() {
         let now = SystemTime::now();
         let at = Instant::now();
-        let until = drain_deadline(Some(now + Duration::from_secs(600)), now, at, Duration::from_secs(30));
+        let until = drain_deadline(
+            Some(now + Duration::from_secs(600)),
+            now,
+            at,
+            Duration::from_secs(30),
+        );
         assert_eq!(until - at, Duration::from_secs(600));
     }
 
@@ -139,8 +230,14 @@ mod tests {
     fn a_missing_or_past_deadline_falls_back_to_the_configured_budget() {
         let now = SystemTime::now();
         let at = Instant::now();
-        assert_eq!(drain_deadline(None, now, at, Duration::from_secs(30)) - at, Duration::from_secs(30));
+        assert_eq!(
+            drain_deadline(None, now, at, Duration::from_secs(30)) - at,
+            Duration::from_secs(30)
+        );
         let past = now - Duration::from_secs(5);
-        assert_eq!(drain_deadline(Some(past), now, at, Duration::from_secs(30)) - at, Duration::from_secs(30));
+        assert_eq!(
+            drain_deadline(Some(past), now, at, Duration::from_secs(30)) - at,
+            Duration::from_secs(30)
+        );
     }
 }
