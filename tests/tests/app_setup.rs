@@ -272,3 +272,44 @@ async fn setup_refuses_a_table_with_another_key_schema() {
         "{err}"
     );
 }
+
+#[test]
+fn alarms_on_our_metrics_use_names_and_the_roll_up_dimension_the_writer_emits() {
+    use prematch_app::metrics::{names, NAMESPACE, SERVICE_DIMENSION};
+    let known = [
+        names::JOBS_COMPLETED,
+        names::JOBS_FAILED,
+        names::JOB_DURATION_MS,
+        names::QUEUE_WAITING,
+        names::QUEUE_DELAYED,
+        names::QUEUE_FAILED,
+        names::USERS_PROCESSED,
+        names::SUGGESTIONS_WRITTEN,
+        names::USERS_SKIPPED,
+        names::DEAD_LETTER_SEND_FAILURES,
+    ];
+    let doc = template();
+    let mut ours = 0;
+    for (id, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::CloudWatch::Alarm")
+            || resource["Properties"]["Namespace"].as_str() != Some(NAMESPACE)
+        {
+            continue;
+        }
+        ours += 1;
+        let props = &resource["Properties"];
+        let metric = s(&props["MetricName"]);
+        assert!(
+            known.contains(&metric.as_str()),
+            "{id:?}: unknown metric {metric}"
+        );
+        let dims = props["Dimensions"].as_sequence().unwrap();
+        assert_eq!(dims.len(), 1, "{id:?}");
+        assert_eq!(s(&dims[0]["Name"]), SERVICE_DIMENSION.0, "{id:?}");
+        assert_eq!(s(&dims[0]["Value"]), SERVICE_DIMENSION.1, "{id:?}");
+    }
+    assert!(
+        ours >= 2,
+        "expected alarms on JobsFailed and the nightly heartbeat"
+    );
+}

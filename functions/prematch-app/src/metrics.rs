@@ -10,6 +10,10 @@ use serde_json::{Map, Value};
 /// The CloudWatch namespace of every prematch metric.
 pub const NAMESPACE: &str = "Prematch";
 
+/// The roll-up dimension every record also carries (`Service = prematch`), so alarms can watch a
+/// metric across all job names and events with one dimension.
+pub const SERVICE_DIMENSION: (&str, &str) = ("Service", "prematch");
+
 /// Metric names used by the worker (one place, so alarms and code agree).
 pub mod names {
     /// Jobs that completed in this job/drain.
@@ -139,11 +143,19 @@ impl MetricRecord {
         for (name, _, value) in &self.metrics {
             root.insert(name.clone(), serde_json::json!(value));
         }
-        let dimension_names: Vec<Value> = self
+        let (service, service_value) = SERVICE_DIMENSION;
+        root.insert(service.into(), Value::String(service_value.into()));
+        let own: Vec<Value> = self
             .dimensions
             .iter()
+            .filter(|(n, _)| n != service)
             .map(|(n, _)| Value::String(n.clone()))
             .collect();
+        // Each metric is published under the record's own dimensions and under the roll-up.
+        let mut dimension_sets = vec![Value::Array(vec![Value::String(service.into())])];
+        if !own.is_empty() {
+            dimension_sets.insert(0, Value::Array(own));
+        }
         let metric_defs: Vec<Value> = self
             .metrics
             .iter()
@@ -158,7 +170,7 @@ impl MetricRecord {
                 "Timestamp": timestamp,
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace.as_deref().unwrap_or(NAMESPACE),
-                    "Dimensions": [dimension_names],
+                    "Dimensions": dimension_sets,
                     "Metrics": metric_defs,
                 }]
             }),
@@ -212,7 +224,11 @@ mod tests {
         let directive = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(v["_aws"]["Timestamp"], 1_796_292_520_000i64);
         assert_eq!(directive["Namespace"], "Prematch");
-        assert_eq!(directive["Dimensions"], serde_json::json!([["Function"]]));
+        assert_eq!(
+            directive["Dimensions"],
+            serde_json::json!([["Function"], ["Service"]])
+        );
+        assert_eq!(v["Service"], "prematch");
         assert_eq!(
             directive["Metrics"],
             serde_json::json!([{"Name":"JobsCompleted","Unit":"Count"},{"Name":"JobDurationMs","Unit":"Milliseconds"}])
@@ -221,6 +237,17 @@ mod tests {
         assert_eq!(v["JobsCompleted"], 2.0);
         assert_eq!(v["JobDurationMs"], 1500.0);
         assert_eq!(v["run_id"], "run:2026-12-03");
+    }
+
+    #[test]
+    fn record_without_dimensions_is_published_under_the_roll_up_only() {
+        let v = MetricRecord::new()
+            .count(names::JOBS_COMPLETED, 1)
+            .to_value();
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Service"]])
+        );
     }
 
     #[test]
