@@ -1,7 +1,7 @@
 // Drives the real BullMQ 6.7.0 against a queue that prematch-queue also reads and writes.
 // Usage: node compat.mjs <add|inspect|retry|worker|board|bench> --port P --queue Q [--prefix bull] ...
 // Every command prints one JSON document on stdout; the Rust tests in tests/tests/compat_*.rs assert on it.
-import { Queue, Worker, Job } from 'bullmq';
+import { Queue, Worker, Job, FlowProducer } from 'bullmq';
 
 function parseArgs(argv) {
   const out = {};
@@ -82,6 +82,25 @@ async function main() {
       ids.bulk1 = bulk[0].id;
       ids.bulk2 = bulk[1].id;
       out = ids;
+      break;
+    }
+    case 'flow': {
+      // A parent with two children, and a parent whose child fails it (failParentOnFailure).
+      const flows = new FlowProducer({ connection, prefix });
+      const ok = await flows.add({ name: 'parent', queueName: name, data: { p: 1 }, children: [
+        { name: 'child', queueName: name, data: { c: 1 } },
+        { name: 'child', queueName: name, data: { c: 2 } },
+      ] });
+      const bad = await flows.add({ name: 'parent-bad', queueName: name, data: { p: 2 }, children: [
+        { name: 'child-bad', queueName: name, data: { fail_times: 9 }, opts: { failParentOnFailure: true } },
+      ] });
+      await flows.close();
+      out = { parent: ok.job.id, children: ok.children.map((c) => c.job.id), badParent: bad.job.id, badChild: bad.children[0].job.id };
+      break;
+    }
+    case 'children': {
+      const job = await Job.fromId(queue, args.id);
+      out = { state: await job.getState(), values: await job.getChildrenValues(), failedReason: job.failedReason ?? null };
       break;
     }
     case 'inspect': {

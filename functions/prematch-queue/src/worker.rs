@@ -816,6 +816,12 @@ impl Worker {
         timed_out: bool,
     ) -> Entry {
         let attempts = job.opts.attempts.unwrap_or(0);
+        // Flow children tell finish.lua to update their parent.
+        let parent_flag = if job.parent_key.is_some() {
+            "p".to_string()
+        } else {
+            String::new()
+        };
         let base = |kind, value, stacktrace, keep, extra| Entry {
             id: id.clone(),
             token: token.clone(),
@@ -836,7 +842,7 @@ impl Worker {
                         .as_ref()
                         .or(self.opts.remove_on_complete.as_ref()),
                 );
-                base("c", v.to_string(), String::new(), keep, String::new())
+                base("c", v.to_string(), String::new(), keep, parent_flag.clone())
             }
             Err(err) => {
                 let reason = err.reason().to_string();
@@ -875,7 +881,7 @@ impl Worker {
                             .as_ref()
                             .or(self.opts.remove_on_fail.as_ref()),
                     );
-                    let mut e = base("f", reason.clone(), stack_json, keep, String::new());
+                    let mut e = base("f", reason.clone(), stack_json, keep, parent_flag.clone());
                     e.dead = Some(DeadLetter {
                         queue: self.queue.inner.keys.base.trim_end_matches(':').to_string(),
                         id: job.id.clone(),

@@ -10,6 +10,9 @@
         id, token, kind, value, stacktrace JSON, keep count, keep age s, keep limit, attempts, extra
     kind "c" completed: value = returnvalue JSON; keep* = removeOnComplete (count -1 keeps all, 0 deletes)
     kind "f" failed (final): value = failedReason; keep* = removeOnFail; attempts = opts.attempts
+    (c/f: extra = "p" when the job is a flow child: its parent's `:dependencies`, `:processed`,
+     `:failed`, `:unsuccessful`, `defa` and state structures - waiting-children, wait, prioritized,
+     delayed, marker, events of the parent's queue - are updated; the parent must share the slot)
     kind "d" retry later: value = failedReason; extra = backoff delay ms (job -> delayed)
     kind "r" retry now: value = failedReason; extra = "1" for lifo (job -> wait/prioritized)
     kind "w" release unstarted job to the front of wait (no attempt counted)
@@ -41,6 +44,64 @@ local function releaseLock(jobKey, id, token)
   return -2
 end
 
+-- Moves a flow parent out of waiting-children once it may run (BullMQ: delayed if it has a delay,
+-- prioritized if it has a priority, else the front of wait), on the parent's own queue.
+local function releaseParent(pq, pid, pkey)
+  local wc = pq .. ':waiting-children'
+  if not rcall('ZSCORE', wc, pid) then return end
+  rcall('ZREM', wc, pid)
+  local pmeta = pq .. ':meta'
+  local pMaxLen = tonumber(rcall('HGET', pmeta, 'opts.maxLenEvents')) or 10000
+  local f = rcall('HMGET', pkey, 'delay', 'priority')
+  local delay, prio = tonumber(f[1]) or 0, tonumber(f[2]) or 0
+  if delay > 0 then
+    local due = now + delay
+    rcall('ZADD', pq .. ':delayed', delayedScore(pq .. ':delayed', due), pid)
+    rcall('XADD', pq .. ':events', 'MAXLEN', '~', pMaxLen, '*', 'event', 'delayed', 'jobId', pid, 'delay', due)
+    addDelayMarker(pq .. ':marker', pq .. ':delayed')
+  else
+    if prio > 0 then
+      addPrioritized(pq .. ':prioritized', pq .. ':pc', pid, prio)
+    else
+      rcall('RPUSH', pq .. ':wait', pid)
+    end
+    rcall('XADD', pq .. ':events', 'MAXLEN', '~', pMaxLen, '*', 'event', 'waiting', 'jobId', pid,
+      'prev', 'waiting-children')
+    if not pausedOrMaxed(pmeta, pq .. ':active') then rcall('ZADD', pq .. ':marker', 0, '0') end
+  end
+end
+
+-- Flow child finished: record it on the parent (the `parent` field names the parent and its
+-- failure policy: fpof fails the parent, cpof/idof record the failure and go on, rdof drops it).
+local function updateParent(jobKey, kind, value)
+  local raw = rcall('HGET', jobKey, 'parent')
+  if not raw then return end
+  local ok, parent = pcall(cjson.decode, raw)
+  if not ok or type(parent) ~= 'table' or not parent.queueKey or not parent.id then return end
+  local pq, pid = parent.queueKey, tostring(parent.id)
+  local pkey = pq .. ':' .. pid
+  local deps = pkey .. ':dependencies'
+  if kind == 'c' then
+    rcall('SREM', deps, jobKey)
+    rcall('HSET', pkey .. ':processed', jobKey, value)
+    if rcall('SCARD', deps) == 0 then releaseParent(pq, pid, pkey) end
+  elseif parent.fpof then
+    rcall('SREM', deps, jobKey)
+    rcall('ZADD', pkey .. ':unsuccessful', now, jobKey)
+    rcall('HSET', pkey, 'defa', 'child ' .. jobKey .. ' failed')
+    releaseParent(pq, pid, pkey)
+  elseif parent.cpof then
+    rcall('SREM', deps, jobKey)
+    rcall('HSET', pkey .. ':failed', jobKey, value)
+    releaseParent(pq, pid, pkey)
+  elseif parent.idof or parent.rdof then
+    rcall('SREM', deps, jobKey)
+    if parent.idof then rcall('HSET', pkey .. ':failed', jobKey, value) end
+    if rcall('SCARD', deps) == 0 then releaseParent(pq, pid, pkey) end
+  end
+  -- No flag: the child stays a pending dependency and the parent waits (BullMQ's design).
+end
+
 local codes = {}
 local trims = {}
 local trimOrder = {}
@@ -68,6 +129,7 @@ for e = 0, count - 1 do
         rcall('HDEL', jobKey, 'defa')
       end
       local atm = rcall('HINCRBY', jobKey, 'atm', 1)
+      if ARGV[b + 9] == 'p' then updateParent(jobKey, kind, value) end
       if keepCount == 0 then
         removeJobKeys(jobKey)
       else
