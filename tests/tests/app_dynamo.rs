@@ -367,3 +367,45 @@ async fn a_cursor_from_elsewhere_is_refused() {
     assert!(!err.is_retryable());
     assert!(err.to_string().starts_with("invalid cursor"), "{err}");
 }
+
+/// A figure, not a budget: `cargo test -p prematch-tests --test app_dynamo -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "prints write and history-read throughput against moto"]
+async fn figures_suggestion_writes_and_history_reads_against_moto() {
+    let stack = TestStack::start();
+    let (aws, _) = stack.aws_with_tables().await;
+    let store = DynamoMatches::new(aws.dynamo.clone(), "matches", 30);
+    let suggestions: Vec<Suggestion> = (0..5000)
+        .map(|i| {
+            suggestion(
+                &format!("u_{:06}", 2 * i),
+                &format!("u_{:06}", 2 * i + 1),
+                0.5,
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let report = store
+        .write(&run("2026-12-02", "eu-west"), &suggestions)
+        .await
+        .unwrap();
+    let write = started.elapsed();
+    assert_eq!(report.written, 10_000);
+    let started = std::time::Instant::now();
+    let pairs = store
+        .recent_pairs("eu-west", date("2026-12-03"), 14)
+        .await
+        .unwrap();
+    let read = started.elapsed();
+    assert_eq!(pairs.len(), 5000);
+    println!(
+        "wrote {} items in {:?} ({:.0} items/s, {} calls); read {} history pairs over 14 days x {} shards in {:?}",
+        report.written,
+        write,
+        report.written as f64 / write.as_secs_f64(),
+        report.calls,
+        pairs.len(),
+        prematch_app::dynamo::HISTORY_SHARDS,
+        read
+    );
+}
