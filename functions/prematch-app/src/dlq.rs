@@ -353,6 +353,56 @@ impl DeadLetterSink for SqsDeadLetters {
     }
 }
 
+/// An in-memory dead-letter sink for handler tests: keeps what it is given, and can be told to
+/// fail like an unreachable SQS.
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetters {
+    letters: std::sync::Mutex<Vec<DeadLetter>>,
+    failing: std::sync::atomic::AtomicBool,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryDeadLetters {
+    /// An empty sink that accepts everything.
+    pub fn new() -> MemoryDeadLetters {
+        MemoryDeadLetters::default()
+    }
+
+    /// From now on refuse (`true`) or accept (`false`) dead letters.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The dead letters accepted so far, in order.
+    pub fn letters(&self) -> Vec<DeadLetter> {
+        self.letters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How many sends were refused.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl DeadLetterSink for MemoryDeadLetters {
+    async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), String> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err("SQS SendMessage: simulated outage".into());
+        }
+        self.letters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(dead.clone());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +431,16 @@ mod tests {
         assert_eq!(body["kind"], "prematch.dead_letter");
         let back: DeadLetter = serde_json::from_value(body).unwrap();
         assert_eq!(back, d);
+    }
+
+    #[tokio::test]
+    async fn memory_sink_keeps_letters_and_can_simulate_an_outage() {
+        let sink = MemoryDeadLetters::new();
+        sink.dead_letter(&dead(1)).await.unwrap();
+        sink.set_failing(true);
+        assert!(sink.dead_letter(&dead(2)).await.is_err());
+        assert_eq!(sink.letters(), vec![dead(1)]);
+        assert_eq!(sink.refused(), 1);
     }
 
     #[test]
