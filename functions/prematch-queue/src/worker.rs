@@ -290,6 +290,8 @@ struct Entry {
     extra: String,
     dead: Option<DeadLetter>,
     timed_out: bool,
+    /// The job's `atm` once this attempt is recorded (finish.lua writes it for c/f); None = unknown.
+    atm_next: Option<u32>,
 }
 
 enum WaitResult {
@@ -441,6 +443,7 @@ impl Worker {
                         extra: String::new(),
                         dead: None,
                         timed_out: false,
+                        atm_next: None,
                     });
                 }
             }
@@ -761,6 +764,7 @@ impl Worker {
                         extra: String::new(),
                         dead: None,
                         timed_out: false,
+                        atm_next: None,
                     };
                 }
             };
@@ -833,6 +837,7 @@ impl Worker {
             extra,
             dead: None,
             timed_out,
+            atm_next: Some(job.attempts_made + 1),
         };
         match result {
             Ok(v) => {
@@ -929,7 +934,7 @@ impl Worker {
                 Err(e) => Err(e),
             }
         } else {
-            let mut args = Vec::with_capacity(9 + entries.len() * 10);
+            let mut args = Vec::with_capacity(9 + entries.len() * 11);
             args.extend([
                 q.keys.base.clone(),
                 now,
@@ -953,6 +958,7 @@ impl Worker {
                     e.keep.2.to_string(),
                     e.attempts.to_string(),
                     e.extra.clone(),
+                    e.atm_next.map(|a| a.to_string()).unwrap_or_default(),
                 ]);
             }
             match run::<RedisValue, _, _>(&q.scripts.finish, &q.client, q.keys.worker_keys(), args)

@@ -6,8 +6,9 @@
   KEYS: 1 wait  2 active  3 prioritized  4 delayed  5 meta  6 marker  7 events  8 limiter  9 pc
         10 completed  11 failed  12 stalled
   ARGV: 1 key prefix  2 now ms  3 entry count  4 claim n  5 token base  6 first token seq  7 lock ms
-        8 worker limiter max  9 worker limiter duration ms, then 10 fields per entry:
-        id, token, kind, value, stacktrace JSON, keep count, keep age s, keep limit, attempts, extra
+        8 worker limiter max  9 worker limiter duration ms, then 11 fields per entry:
+        id, token, kind, value, stacktrace JSON, keep count, keep age s, keep limit, attempts, extra,
+        atm after this attempt (the job's atm at claim + 1; used by c/f)
     kind "c" completed: value = returnvalue JSON; keep* = removeOnComplete (count -1 keeps all, 0 deletes)
     kind "f" failed (final): value = failedReason; keep* = removeOnFail; attempts = opts.attempts
     (c/f: extra = "p" when the job is a flow child: its parent's `:dependencies`, `:processed`,
@@ -16,8 +17,8 @@
     kind "d" retry later: value = failedReason; extra = backoff delay ms (job -> delayed)
     kind "r" retry now: value = failedReason; extra = "1" for lifo (job -> wait/prioritized)
     kind "w" release unstarted job to the front of wait (no attempt counted)
-  Per entry, the job must exist (-1), its lock must hold this token (-2 missing, -6 other token) and it
-  must be in active (-3); a rejected entry changes nothing. Accepted entries:
+  Per entry, the job's lock must hold this token (-2 missing, -6 other token; -1 if the job itself is
+  gone) and it must be in active (-3); a rejected entry changes nothing. Accepted entries:
     c/f: atm+1, finishedOn, returnvalue|failedReason(+stacktrace, defa removed), completed|failed ZSET
          scored by finishedOn (or deleted by retention), events completed | failed (+retries-exhausted)
     d:   atm+1, failedReason, stacktrace, delay, delayed ZSET, "delayed" event, delay marker
@@ -109,16 +110,14 @@ local readyAdded = false
 local delayedAdded = false
 
 for e = 0, count - 1 do
-  local b = 10 + e * 10
+  local b = 10 + e * 11
   local id, token, kind, value = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local jobKey = prefix .. id
-  local code = 0
-  if rcall('EXISTS', jobKey) == 0 then
-    code = -1
-  else
-    code = releaseLock(jobKey, id, token)
-    if code == 0 and rcall('LREM', K.active, -1, id) == 0 then code = -3 end
-  end
+  -- A lock holding our token implies the job exists (claims set it; removals refuse locked jobs),
+  -- so EXISTS is only asked when the lock check fails.
+  local code = releaseLock(jobKey, id, token)
+  if (code == -2 or token == '0') and rcall('EXISTS', jobKey) == 0 then code = -1 end
+  if code == 0 and rcall('LREM', K.active, -1, id) == 0 then code = -3 end
   if code == 0 then
     if kind == 'c' or kind == 'f' then
       local keepCount = tonumber(ARGV[b + 5])
@@ -128,16 +127,19 @@ for e = 0, count - 1 do
         rcall('HSET', jobKey, 'failedReason', value, 'stacktrace', ARGV[b + 4])
         rcall('HDEL', jobKey, 'defa')
       end
-      local atm = rcall('HINCRBY', jobKey, 'atm', 1)
+      -- atm while we hold the lock cannot change, so the client sends atm+1 (saves a HINCRBY).
+      -- ("" when unknown, e.g. an unreadable job: then it is incremented here).
+      local atm = tonumber(ARGV[b + 10])
+      if not atm then atm = rcall('HINCRBY', jobKey, 'atm', 1) end
       if ARGV[b + 9] == 'p' then updateParent(jobKey, kind, value) end
       if keepCount == 0 then
         removeJobKeys(jobKey)
       else
         rcall('ZADD', target, now, id)
         if kind == 'c' then
-          rcall('HSET', jobKey, 'returnvalue', value, 'finishedOn', now)
+          rcall('HSET', jobKey, 'returnvalue', value, 'finishedOn', now, 'atm', atm)
         else
-          rcall('HSET', jobKey, 'finishedOn', now)
+          rcall('HSET', jobKey, 'finishedOn', now, 'atm', atm)
         end
         local age = tonumber(ARGV[b + 6])
         if keepCount > 0 or age > 0 then

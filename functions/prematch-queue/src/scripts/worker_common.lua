@@ -41,6 +41,7 @@ end
   Returns { rateLimitTtl, nextDelayedMs, state (0 ok, 1 paused, 2 maxed), {id, token, hgetall}... }.
 ]]
 local function claimJobs(prefix, now, n, tokenBase, seq, lockMs, wmax, wdur, maxLen)
+  local nowText = ARGV[2]
   promoteDueDelayed(prefix, now, maxLen)
   local out = { 0, 0, 0 }
   local meta = rcall('HMGET', K.meta, 'paused', 'concurrency', 'max', 'duration')
@@ -107,9 +108,21 @@ local function claimJobs(prefix, now, n, tokenBase, seq, lockMs, wmax, wdur, max
       local token = tokenBase .. ':' .. (seq + claimed - 1)
       rcall('SET', jobKey .. ':lock', token, 'PX', lockMs)
       rcall('XADD', K.events, 'MAXLEN', '~', maxLen, '*', 'event', 'active', 'jobId', id, 'prev', 'waiting')
-      rcall('HSET', jobKey, 'processedOn', now)
-      rcall('HINCRBY', jobKey, 'ats', 1)
-      out[#out + 1] = { id, token, rcall('HGETALL', jobKey) }
+      -- Read the hash once, then write processedOn and ats+1 in one HSET and patch the reply.
+      local hash = rcall('HGETALL', jobKey)
+      local ats, atsAt, pAt = 1, nil, nil
+      for i = 1, #hash, 2 do
+        if hash[i] == 'ats' then
+          atsAt = i + 1
+          ats = (tonumber(hash[i + 1]) or 0) + 1
+        elseif hash[i] == 'processedOn' then
+          pAt = i + 1
+        end
+      end
+      rcall('HSET', jobKey, 'processedOn', now, 'ats', ats)
+      if atsAt then hash[atsAt] = tostring(ats) else hash[#hash + 1] = 'ats'; hash[#hash + 1] = tostring(ats) end
+      if pAt then hash[pAt] = nowText else hash[#hash + 1] = 'processedOn'; hash[#hash + 1] = nowText end
+      out[#out + 1] = { id, token, hash }
     end
   end
   if limited and claimed > 0 then
