@@ -9,6 +9,8 @@ ENVFILE  := $(LOCAL)/env
 USERS    ?= 10000
 REGIONS  ?= 4
 SEED     ?= 42
+# moto scans the whole table for every index Query: bigger pages make the local night faster.
+export USER_PAGE_SIZE ?= 2500
 export CARGO_TERM_COLOR ?= never
 # Tests and make run share one debug target/ (never a release rebuild in tests).
 export CARGO_TARGET_DIR ?= $(ROOT)/target
@@ -41,9 +43,9 @@ local-down:
 	@bash infra/local/stack.sh down
 
 run: local-up
-	@cargo build -q -p prematch-cli -p prematch-worker
+	@cargo build -q -p prematch-cli
 	@set -a; source $(ENVFILE); set +a; \
-	  $(CARGO_TARGET_DIR)/debug/prematch local-night --users $(USERS) --regions $(REGIONS) --seed $(SEED) \
+	  $(CARGO_TARGET_DIR)/debug/prematch night --users $(USERS) --regions $(REGIONS) --seed $(SEED) --fresh \
 	    --event tests/fixtures/events/scheduled-event.json
 
 test: deps

@@ -4,8 +4,17 @@
 //! record is written straight to stdout and flushed before the handler returns.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Map, Value};
+
+static EMF_ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns EMF output on or off for the process: on in Lambda (CloudWatch reads stdout), off in the
+/// local CLI, whose stdout is for people.
+pub fn set_enabled(enabled: bool) {
+    EMF_ENABLED.store(enabled, Ordering::Relaxed);
+}
 
 /// The CloudWatch namespace of every prematch metric.
 pub const NAMESPACE: &str = "Prematch";
@@ -193,6 +202,9 @@ impl MetricRecord {
 
     /// Writes the record to stdout and flushes; a failed write is logged, never fatal.
     pub fn emit(&self) {
+        if !EMF_ENABLED.load(Ordering::Relaxed) {
+            return;
+        }
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
         if let Err(err) = self.write_to(&mut lock) {

@@ -1,6 +1,8 @@
 //! `prematch`: the local tool — seed users, match a file offline, run the night locally, queue and DLQ admin.
 
+mod dlq_cmd;
 mod match_cmd;
+mod night_cmd;
 mod seed_cmd;
 
 use std::process::ExitCode;
@@ -21,6 +23,12 @@ enum Command {
     Seed(seed_cmd::SeedArgs),
     /// Match a JSON-lines file of users offline and write the suggestions.
     Match(match_cmd::MatchArgs),
+    /// Run the whole night locally: tables, generated users, the worker on the schedule's event.
+    Night(night_cmd::NightArgs),
+    /// Show or redrive the dead-letter queue.
+    Dlq(dlq_cmd::DlqArgs),
+    /// Queue admin: counts, pause, resume, the last run.
+    Queue(dlq_cmd::QueueArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +36,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Seed(args) => seed_cmd::run(args),
         Command::Match(args) => match_cmd::run(args),
+        Command::Night(args) => night_cmd::run(args),
+        Command::Dlq(args) => dlq_cmd::run_dlq(args),
+        Command::Queue(args) => dlq_cmd::run_queue(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

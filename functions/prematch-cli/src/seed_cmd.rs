@@ -183,7 +183,7 @@ fn write_dynamo(
     ))
 }
 
-async fn seed_dynamo(
+pub(crate) async fn seed_dynamo(
     config: &Config,
     cfg: &GenConfig,
     table: &str,

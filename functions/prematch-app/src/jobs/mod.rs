@@ -7,6 +7,7 @@
 
 pub mod event;
 pub mod kick;
+pub mod redrive;
 pub mod region;
 pub mod run;
 pub mod runs;
@@ -182,6 +183,8 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
 
     async fn region_job(&self, job: &JobContext, started: Instant) -> Result<Value, JobError> {
         let rj = RegionJob::from_data(&job.data)?;
+        let mut phases = region::PhaseMillis::default();
+        let t = Instant::now();
         let mut users = RegionUsers::default();
         let mut cursor = None;
         loop {
@@ -207,6 +210,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
                 None => break,
             }
         }
+        phases.read = region::millis_since(t);
         region::report_progress(
             job,
             "matching",
@@ -214,8 +218,11 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         )
         .await;
 
+        let t = Instant::now();
         let history = self.region_history(&rj).await?;
+        phases.history = region::millis_since(t);
         let matched_users = std::mem::take(&mut users.users);
+        let t = Instant::now();
         let outcome = region::match_users(
             matched_users,
             history,
@@ -223,6 +230,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
             self.settings.matching.clone(),
         )
         .await?;
+        phases.matching = region::millis_since(t);
         region::report_progress(
             job,
             "writing",
@@ -235,11 +243,13 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
             run_date: rj.run_date,
             region: rj.region.clone(),
         };
+        let t = Instant::now();
         let report = self
             .sink
             .write(&run_ref, &outcome.suggestions)
             .await
             .map_err(store_error)?;
+        phases.write = region::millis_since(t);
         if !report.is_complete() {
             return Err(JobError::retryable(format!(
                 "{} of {} suggestion items stayed unprocessed after retries",
@@ -247,7 +257,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
                 report.failed + report.written
             )));
         }
-        let summary = region::summarize(&users, &outcome, report.written as u64, started);
+        let summary = region::summarize(&users, &outcome, report.written as u64, started, phases);
         region::report_progress(job, "done", json!({"items_written": report.written})).await;
         MetricRecord::new()
             .dimension("JobName", "region")
@@ -299,7 +309,7 @@ async fn report_region(runs: &RunStore, run_id: &str, region: &str, summary: &Re
         .report_region(run_id, region, summary, Utc::now())
         .await
     {
-        Ok(RegionReport::RunOver) => match runs.get(run_id).await {
+        Ok(RegionReport::RunOver | RegionReport::Recovered) => match runs.get(run_id).await {
             Ok(Some(run)) => {
                 let totals = run.totals();
                 tracing::info!(

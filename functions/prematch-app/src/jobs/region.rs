@@ -112,6 +112,7 @@ pub fn summarize(
     outcome: &RegionOutcome,
     items_written: u64,
     started: Instant,
+    phases: PhaseMillis,
 ) -> RegionSummary {
     let stats = &outcome.stats;
     RegionSummary {
@@ -124,8 +125,30 @@ pub fn summarize(
             .users_with_feasible_partner
             .saturating_sub(stats.users_covered) as u64,
         duration_ms: started.elapsed().as_millis() as u64,
+        read_ms: phases.read,
+        history_ms: phases.history,
+        match_ms: phases.matching,
+        write_ms: phases.write,
         error: None,
     }
+}
+
+/// Wall time of each phase of a region job, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhaseMillis {
+    /// Paging the users.
+    pub read: u64,
+    /// Recent history.
+    pub history: u64,
+    /// The engine.
+    pub matching: u64,
+    /// Writing suggestions.
+    pub write: u64,
+}
+
+/// Milliseconds since `t`.
+pub fn millis_since(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
 }
 
 /// Reports a phase on the job, for bull-board and `prematch queue`; progress is best-effort.

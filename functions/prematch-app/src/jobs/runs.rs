@@ -41,6 +41,18 @@ pub struct RegionSummary {
     pub users_uncovered: u64,
     /// Wall time of the job, in milliseconds.
     pub duration_ms: u64,
+    /// Of that, reading the users (all pages).
+    #[serde(default)]
+    pub read_ms: u64,
+    /// Reading the recent history (or its cache).
+    #[serde(default)]
+    pub history_ms: u64,
+    /// The engine.
+    #[serde(default)]
+    pub match_ms: u64,
+    /// Writing the suggestions.
+    #[serde(default)]
+    pub write_ms: u64,
     /// Set when the region failed for good.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -107,6 +119,8 @@ pub enum RegionReport {
     Duplicate,
     /// No such run (it expired, or the job's data names a run never recorded).
     UnknownRun,
+    /// The region had failed for good and has now succeeded (a redrive): the run was re-settled.
+    Recovered,
 }
 
 /// Errors of the run store.
@@ -142,18 +156,30 @@ return 1
 "#;
 
 // KEYS[1] run hash. ARGV: region, summary JSON, now ms, failed '1'/'0'.
-// Returns -1 unknown run, 0 duplicate, 1 recorded, 2 recorded and the run is over.
+// Returns -1 unknown run, 0 duplicate, 1 recorded, 2 recorded and the run is over, 3 a region that had
+// failed for good now succeeded (a redrive): its result replaces the failure and the state is recomputed.
 const REPORT_REGION: &str = r#"
+local function settle()
+  local failed = 0
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(f, 1, 7) == 'failed:' then failed = failed + 1 end
+  end
+  redis.call('HSET', KEYS[1], 'state', failed > 0 and 'partial' or 'finished', 'finished_at', ARGV[3])
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('HSETNX', KEYS[1], 'region:' .. ARGV[1], ARGV[2]) == 0 then return 0 end
+local field = 'region:' .. ARGV[1]
+if redis.call('HSETNX', KEYS[1], field, ARGV[2]) == 0 then
+  if ARGV[4] == '0' and redis.call('HDEL', KEYS[1], 'failed:' .. ARGV[1]) == 1 then
+    redis.call('HSET', KEYS[1], field, ARGV[2])
+    if tonumber(redis.call('HGET', KEYS[1], 'pending')) <= 0 then settle() end
+    return 3
+  end
+  return 0
+end
 if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'failed:' .. ARGV[1], '1') end
 local pending = redis.call('HINCRBY', KEYS[1], 'pending', -1)
 if pending > 0 then return 1 end
-local failed = 0
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(f, 1, 7) == 'failed:' then failed = failed + 1 end
-end
-redis.call('HSET', KEYS[1], 'state', failed > 0 and 'partial' or 'finished', 'finished_at', ARGV[3])
+settle()
 return 2
 "#;
 
@@ -243,6 +269,7 @@ impl RunStore {
             -1 => RegionReport::UnknownRun,
             0 => RegionReport::Duplicate,
             2 => RegionReport::RunOver,
+            3 => RegionReport::Recovered,
             _ => RegionReport::Recorded,
         })
     }
