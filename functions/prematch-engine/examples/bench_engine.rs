@@ -50,58 +50,96 @@ fn load(n: usize, seed: u64) -> Vec<User> {
         .collect()
 }
 
+/// Process CPU seconds (user + system), from /proc/self/stat.
+fn cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Wall and CPU seconds of a closure.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let (t, c) = (Instant::now(), cpu_s());
+    let out = f();
+    (out, t.elapsed().as_secs_f64(), cpu_s() - c)
+}
+
 fn single(n: usize, k: usize, seed: u64) {
     let threads = rayon::current_num_threads();
-    let t = Instant::now();
-    let users = load(n, seed);
-    let load_s = t.elapsed().as_secs_f64();
-    let base = MatchConfig {
+    let (users, load_s, _) = timed(|| load(n, seed));
+    let cfg = MatchConfig {
         suggestions_per_user: k,
         ..MatchConfig::default()
     };
-    let t = Instant::now();
-    let out = match_region(users.clone(), &[], run_date(), &base);
-    let total_s = t.elapsed().as_secs_f64();
-    let s = &out.stats;
-    // Greedy on the same input, for the quality ratio (only its select phase differs).
-    let greedy = match_region(
-        users,
-        &[],
-        run_date(),
-        &MatchConfig {
-            selection: SelectionMethod::Greedy,
-            coverage_bonus: 0.0,
-            ..base.clone()
-        },
-    );
-    let g = &greedy.stats;
-    let cand_s = s.times.candidates_ms / 1e3;
-    let per_core = s.pairs_scanned as f64 / cand_s / threads as f64;
+    // The phases of match_region, timed one by one (wall and CPU: the machine may be shared).
+    let (region, compile_s, compile_cpu) = timed(|| compile(users, &[], run_date(), &cfg));
+    let (cands, cand_s, cand_cpu) = timed(|| {
+        candidate_edges(
+            &region,
+            0..region.len() as u32,
+            cfg.candidates_per_user(),
+            k,
+            &cfg.weights,
+        )
+    });
+    let (sel, select_s, select_cpu) =
+        timed(|| select(region.len(), &cands.edges, &cfg.selection_config()));
+    let (sugg, reasons_s, reasons_cpu) = timed(|| suggestions(&region, &sel.pairs));
+    let greedy_cfg = SelectionConfig {
+        method: SelectionMethod::Greedy,
+        coverage_bonus: 0.0,
+        ..cfg.selection_config()
+    };
+    let (greedy, greedy_s, greedy_cpu) = timed(|| select(region.len(), &cands.edges, &greedy_cfg));
+    let total = |pairs: &[Edge]| pairs.iter().map(|e| f64::from(e.score)).sum::<f64>() / 1e6;
+    let covered = |pairs: &[Edge]| {
+        let mut seen = vec![false; region.len()];
+        for e in pairs {
+            seen[e.a as usize] = true;
+            seen[e.b as usize] = true;
+        }
+        seen.iter().filter(|&&x| x).count()
+    };
+    let mut has = vec![false; region.len()];
+    for e in &cands.edges {
+        has[e.a as usize] = true;
+        has[e.b as usize] = true;
+    }
+    let with_partner = has.iter().filter(|&&x| x).count();
+    let wall_rate = cands.pairs_scanned as f64 / cand_s / threads as f64;
+    let cpu_rate = cands.pairs_scanned as f64 / cand_cpu;
     println!(
-        "{{\"users\":{n},\"k\":{k},\"threads\":{threads},\"load_s\":{load_s:.2},\"total_s\":{total_s:.2},\
-\"compile_s\":{:.3},\"candidates_s\":{:.3},\"select_s\":{:.3},\"reasons_s\":{:.3},\
-\"pairs_scanned\":{},\"pairs_per_s_per_core\":{per_core:.0},\"feasible_pairs\":{},\"candidate_edges\":{},\
-\"selected\":{},\"users_with_partner\":{},\"covered\":{},\"total_score\":{:.1},\"upper_bound\":{:.1},\
-\"candidate_bound\":{:.1},\"bids\":{},\"fell_back\":{},\"greedy_score\":{:.1},\"greedy_covered\":{},\
-\"greedy_select_s\":{:.3},\"peak_rss_mib\":{:.0}}}",
-        s.times.compile_ms / 1e3,
-        cand_s,
-        s.times.select_ms / 1e3,
-        s.times.reasons_ms / 1e3,
-        s.pairs_scanned,
-        s.feasible_pairs,
-        s.candidate_edges,
-        s.selected_pairs,
-        s.users_with_feasible_partner,
-        s.users_covered,
-        s.total_score,
-        s.upper_bound,
-        s.candidate_upper_bound,
-        s.auction_bids,
-        s.fell_back,
-        g.total_score,
-        g.users_covered,
-        g.times.select_ms / 1e3,
+        "{{\"users\":{n},\"matched_users\":{},\"k\":{k},\"threads\":{threads},\"load_s\":{load_s:.2},\
+\"compile_s\":{compile_s:.3},\"compile_cpu_s\":{compile_cpu:.2},\"candidates_s\":{cand_s:.3},\"candidates_cpu_s\":{cand_cpu:.2},\
+\"select_s\":{select_s:.3},\"select_cpu_s\":{select_cpu:.2},\"reasons_s\":{reasons_s:.3},\"reasons_cpu_s\":{reasons_cpu:.2},\
+\"match_total_s\":{:.2},\"pairs_scanned\":{},\"pairs_per_s_per_core_wall\":{wall_rate:.0},\"pairs_per_cpu_s\":{cpu_rate:.0},\
+\"feasible_pairs\":{},\"candidate_edges\":{},\"selected\":{},\"suggestions\":{},\"users_with_partner\":{with_partner},\
+\"covered\":{},\"total_score\":{:.1},\"upper_bound\":{:.1},\"candidate_bound\":{:.1},\"score_vs_candidate_bound\":{:.4},\
+\"bids\":{},\"fell_back\":{},\"greedy_score\":{:.1},\"greedy_vs_auction\":{:.4},\"greedy_covered\":{},\"greedy_select_s\":{greedy_s:.3},\
+\"greedy_select_cpu_s\":{greedy_cpu:.2},\"peak_rss_mib\":{:.0}}}",
+        region.len(),
+        compile_s + cand_s + select_s + reasons_s,
+        cands.pairs_scanned,
+        cands.feasible_directed / 2,
+        cands.edges.len(),
+        sel.pairs.len(),
+        sugg.len(),
+        covered(&sel.pairs),
+        total(&sel.pairs),
+        cands.best_k_half_sum / 1e6,
+        sel.candidate_upper_bound / 1e6,
+        total(&sel.pairs) / (sel.candidate_upper_bound / 1e6),
+        sel.auction_bids,
+        sel.fell_back,
+        total(&greedy.pairs),
+        total(&greedy.pairs) / total(&sel.pairs),
+        covered(&greedy.pairs),
         peak_rss_mib(),
     );
 }

@@ -134,6 +134,9 @@ struct TopLists {
     c: usize,
     keys: Vec<u64>,
     len: Vec<u32>,
+    /// The root key of each full heap (0 while not full): a compact array that stays in cache, so
+    /// most offers are rejected without touching the heap itself.
+    floor: Vec<u64>,
 }
 
 impl TopLists {
@@ -142,6 +145,7 @@ impl TopLists {
             c,
             keys: vec![0; n * c],
             len: vec![0; n],
+            floor: vec![0; n],
         }
     }
 
@@ -161,6 +165,9 @@ impl TopLists {
 
     #[inline]
     fn offer(&mut self, owner: usize, key: u64) {
+        if key <= self.floor[owner] {
+            return;
+        }
         let c = self.c;
         let heap = &mut self.keys[owner * c..(owner + 1) * c];
         let len = self.len[owner] as usize;
@@ -177,6 +184,9 @@ impl TopLists {
                 i = parent;
             }
             self.len[owner] += 1;
+            if len + 1 == c {
+                self.floor[owner] = heap[0];
+            }
         } else if key > heap[0] {
             // Replace the root and sift down.
             heap[0] = key;
@@ -196,6 +206,7 @@ impl TopLists {
                 heap.swap(i, m);
                 i = m;
             }
+            self.floor[owner] = heap[0];
         }
     }
 

@@ -42,6 +42,18 @@ pub(crate) struct Profile {
     pub n_interests: u16,
 }
 
+/// The seeker's side of the one-sided score, precomputed: `s(a→b)` is
+/// `wi·ci·inv_interests + wt·ov·inv_cells + wl·cl·inv_langs + wg·(1 − |2·age_b − age_sum|·inv_span)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ScoreInfo {
+    pub inv_interests: f64,
+    pub inv_cells: f64,
+    pub inv_langs: f64,
+    pub age_sum: f64,
+    /// 0 when the range is open (the age part is then 1).
+    pub inv_span: f64,
+}
+
 /// A blocking group: users of one region with one gender and one seeking mask, sorted by age.
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
@@ -64,8 +76,8 @@ pub struct CompiledRegion {
     pub(crate) interests: Vec<u64>,
     pub(crate) lang_words: usize,
     pub(crate) langs: Vec<u64>,
-    /// Number of languages of each user (for the language part of the score).
-    pub(crate) n_langs: Vec<u8>,
+    /// Per-user reciprocals for the one-sided score, so scoring a pair needs no division.
+    pub(crate) score_info: Vec<ScoreInfo>,
     pub(crate) excl_offsets: Vec<u32>,
     pub(crate) excl: Vec<u32>,
     pub(crate) min_overlap_cells: u32,
@@ -411,9 +423,28 @@ pub fn compile(
         });
     }
 
-    let n_langs = users
+    let n_langs: Vec<u8> = users
         .iter()
         .map(|u| u8::try_from(u.languages.len()).unwrap_or(u8::MAX))
+        .collect();
+    let inv = |x: f64| if x > 0.0 { 1.0 / x } else { 0.0 };
+    let score_info = profiles
+        .iter()
+        .zip(&n_langs)
+        .map(|(p, &nl)| {
+            let open = p.age_min == 0 || p.age_max == u8::MAX;
+            ScoreInfo {
+                inv_interests: inv(f64::from(p.n_interests)),
+                inv_cells: inv(f64::from(p.avail_cells)),
+                inv_langs: inv(f64::from(nl.max(1))),
+                age_sum: f64::from(p.age_min) + f64::from(p.age_max),
+                inv_span: if open {
+                    0.0
+                } else {
+                    1.0 / (f64::from(p.age_max) - f64::from(p.age_min) + 2.0)
+                },
+            }
+        })
         .collect();
     CompiledRegion {
         run_date,
@@ -426,7 +457,7 @@ pub fn compile(
         interests,
         lang_words,
         langs,
-        n_langs,
+        score_info,
         excl_offsets,
         excl,
         min_overlap_cells: cfg.min_overlap_minutes.div_ceil(CELL_MINUTES),

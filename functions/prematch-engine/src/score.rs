@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{CompiledRegion, Profile, FLAG_GENDER_BY_NAME};
+use crate::compile::{CompiledRegion, ScoreInfo, FLAG_GENDER_BY_NAME};
 
 /// Scores are fixed-point integers: `SCORE_SCALE` is 1.0. Integers make every comparison exact
 /// and every result independent of thread count.
@@ -93,7 +93,9 @@ fn common(x: &[u64], y: &[u64]) -> u32 {
     x.iter().zip(y).map(|(a, b)| (a & b).count_ones()).sum()
 }
 
-/// Age closeness of `age` to the seeker's range `[lo, hi]` (open ends score 1).
+/// Age closeness of `age` to the seeker's range `[lo, hi]` (open ends score 1); the reference
+/// form of what `ScoreInfo` precomputes.
+#[cfg(test)]
 fn age_closeness(lo: u8, hi: u8, age: u8) -> f64 {
     if lo == 0 || hi == u8::MAX {
         return 1.0;
@@ -103,31 +105,20 @@ fn age_closeness(lo: u8, hi: u8, age: u8) -> f64 {
     (1.0 - off / span).clamp(0.0, 1.0)
 }
 
-/// One side's score parts from the pair's shared counts: how well `pb` fits `pa`'s preferences.
+/// One side's score parts from the pair's shared counts: how well `b` fits `a`'s preferences.
 #[inline]
 pub(crate) fn side_parts(
-    pa: &Profile,
-    pb: &Profile,
-    langs_a: u8,
+    info: &ScoreInfo,
+    age_b: u8,
     common_interests: u32,
     common_langs: u32,
     overlap_cells: u32,
 ) -> SideScore {
-    let interests = if pa.n_interests == 0 {
-        0.0
-    } else {
-        f64::from(common_interests) / f64::from(pa.n_interests)
-    };
-    let time = if pa.avail_cells == 0 {
-        0.0
-    } else {
-        f64::from(overlap_cells) / f64::from(pa.avail_cells)
-    };
     SideScore {
-        interests,
-        time,
-        languages: f64::from(common_langs) / f64::from(langs_a.max(1)),
-        age: age_closeness(pa.age_min, pa.age_max, pb.age),
+        interests: f64::from(common_interests) * info.inv_interests,
+        time: (f64::from(overlap_cells) * info.inv_cells).min(1.0),
+        languages: (f64::from(common_langs) * info.inv_langs).min(1.0),
+        age: (1.0 - (2.0 * f64::from(age_b) - info.age_sum).abs() * info.inv_span).max(0.0),
     }
 }
 
@@ -135,9 +126,8 @@ pub(crate) fn side_parts(
 pub fn side(region: &CompiledRegion, a: u32, b: u32) -> SideScore {
     let (a, b) = (a as usize, b as usize);
     side_parts(
-        &region.profiles[a],
-        &region.profiles[b],
-        region.n_langs[a],
+        &region.score_info[a],
+        region.profiles[b].age,
         common(region.interests_of(a), region.interests_of(b)),
         common(region.langs_of(a), region.langs_of(b)),
         overlap_cells(region, a, b),
@@ -156,9 +146,10 @@ pub(crate) fn mutual(
 ) -> u32 {
     let ci = common(region.interests_of(a), region.interests_of(b));
     let cl = common(region.langs_of(a), region.langs_of(b));
-    let (pa, pb) = (&region.profiles[a], &region.profiles[b]);
-    let sa = side_parts(pa, pb, region.n_langs[a], ci, cl, overlap_cells).total(w);
-    let sb = side_parts(pb, pa, region.n_langs[b], ci, cl, overlap_cells).total(w);
+    let (ia, ib) = (&region.score_info[a], &region.score_info[b]);
+    let (age_a, age_b) = (region.profiles[a].age, region.profiles[b].age);
+    let sa = side_parts(ia, age_b, ci, cl, overlap_cells).total(w);
+    let sb = side_parts(ib, age_a, ci, cl, overlap_cells).total(w);
     quantise(harmonic_mean(sa, sb))
 }
 

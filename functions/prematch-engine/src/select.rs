@@ -68,10 +68,37 @@ pub struct Selection {
     pub repaired: usize,
 }
 
-/// Compressed adjacency of the candidate graph: for each user, (neighbour, edge index).
+/// Compressed adjacency of the candidate graph: for each user, (neighbour, edge index). The
+/// auction reads `values` (the arc weights, in arc order) alongside, so a bid scans memory in order.
 struct Adjacency {
     offsets: Vec<u32>,
     arcs: Vec<(u32, u32)>,
+}
+
+impl Adjacency {
+    fn values(&self, value: &[i64]) -> Vec<i64> {
+        self.arcs.iter().map(|&(_, e)| value[e as usize]).collect()
+    }
+
+    /// Orders every user's arcs by value, best first (ties by edge index), so a bidder can stop
+    /// scanning once no remaining arc can beat its current choices (prices are never negative).
+    fn sort_by_value(&mut self, value: &[i64]) {
+        let offsets = &self.offsets;
+        let mut rest: &mut [(u32, u32)] = &mut self.arcs;
+        let mut segments = Vec::with_capacity(offsets.len().saturating_sub(1));
+        for w in offsets.windows(2) {
+            let (seg, tail) = rest.split_at_mut((w[1] - w[0]) as usize);
+            segments.push(seg);
+            rest = tail;
+        }
+        segments.into_par_iter().for_each(|seg| {
+            seg.sort_unstable_by(|x, y| {
+                value[y.1 as usize]
+                    .cmp(&value[x.1 as usize])
+                    .then(x.1.cmp(&y.1))
+            });
+        });
+    }
 }
 
 impl Adjacency {
@@ -107,12 +134,15 @@ const NONE: u32 = u32::MAX;
 /// Deterministic: the same edges give the same selection.
 pub fn select(n: usize, edges: &[Edge], cfg: &SelectionConfig) -> Selection {
     let k = cfg.k.max(1);
-    let adj = Adjacency::new(n, edges);
+    let mut adj = Adjacency::new(n, edges);
     let lambda = coverage_lambda(edges, cfg.coverage_bonus);
     let value: Vec<i64> = edges.iter().map(|e| i64::from(e.score) + lambda).collect();
     let mut result = match cfg.method {
         SelectionMethod::Greedy => None,
-        SelectionMethod::Auction => auction(n, edges, &adj, &value, k, cfg),
+        SelectionMethod::Auction => {
+            adj.sort_by_value(&value);
+            auction(n, edges, &adj, &value, k, cfg)
+        }
     };
     let fell_back = cfg.method == SelectionMethod::Auction && result.is_none();
     let (mut chosen, bids, prices) = match result.take() {
@@ -238,6 +268,7 @@ fn auction(
     let mut price = vec![0i64; n];
     let mut queued: Vec<bool> = (0..n).map(|i| !adj.of(i).is_empty()).collect();
     let mut queue: VecDeque<u32> = (0..n as u32).filter(|&i| queued[i as usize]).collect();
+    let arc_values = adj.values(value);
     let mut bids = 0u64;
     // The r best (object, edge, value) for a person with r free slots, plus the (r+1)-th value.
     let mut best: Vec<(i64, u32, u32)> = Vec::with_capacity(k + 1);
@@ -253,8 +284,13 @@ fn auction(
         }
         best.clear();
         let mine = &held[i * k..(i + 1) * k];
-        for &(j, e) in adj.of(i) {
-            let v = value[e as usize] - price[j as usize];
+        let (lo, hi) = (adj.offsets[i] as usize, adj.offsets[i + 1] as usize);
+        for (&(j, e), &arc_value) in adj.arcs[lo..hi].iter().zip(&arc_values[lo..hi]) {
+            if best.len() == free + 1 && arc_value <= best[free].0 {
+                // Sorted arcs: no later one can be worth more than this one before its price.
+                break;
+            }
+            let v = arc_value - price[j as usize];
             if best.len() == free + 1 && v <= best[free].0 {
                 continue;
             }
@@ -375,6 +411,8 @@ fn repair_coverage(
         }
     }
     let mut repaired = 0;
+    let mut visited = vec![0u32; n];
+    let mut stamp = 0u32;
     for u in 0..n {
         if deg[u] > 0 || adj.of(u).is_empty() {
             continue;
@@ -414,6 +452,39 @@ fn repair_coverage(
                 }
             }
         }
+        if best.is_none() {
+            // No short move: look for a longer augmenting path (alternating add / drop, ending at
+            // a user with a free slot), depth-first, bounded.
+            stamp += 1;
+            visited[u] = stamp;
+            let mut budget = 4096u32;
+            let mut path = Vec::new();
+            if augmenting_path(
+                u,
+                0,
+                adj,
+                k,
+                chosen,
+                &deg,
+                &mut visited,
+                stamp,
+                &mut budget,
+                &mut path,
+            ) {
+                for (add, drop) in path {
+                    if drop != NONE {
+                        chosen[drop as usize] = false;
+                        deg[edges[drop as usize].a as usize] -= 1;
+                        deg[edges[drop as usize].b as usize] -= 1;
+                    }
+                    chosen[add as usize] = true;
+                    deg[edges[add as usize].a as usize] += 1;
+                    deg[edges[add as usize].b as usize] += 1;
+                }
+                repaired += 1;
+            }
+            continue;
+        }
         if let Some((_, _, add, drop)) = best {
             for e in drop.into_iter().filter(|&e| e != NONE) {
                 chosen[e as usize] = false;
@@ -429,6 +500,72 @@ fn repair_coverage(
         }
     }
     repaired
+}
+
+/// Depth-first search for an augmenting path from `x`: add an unselected edge (x, v); if `v` has a
+/// free slot, done; else drop one of `v`'s selected edges (v, y) and continue from `y`. Every
+/// vertex appears once, so every inner vertex keeps its degree. Pushes (add, drop) pairs.
+#[allow(clippy::too_many_arguments)]
+fn augmenting_path(
+    x: usize,
+    depth: u32,
+    adj: &Adjacency,
+    k: usize,
+    chosen: &[bool],
+    deg: &[usize],
+    visited: &mut [u32],
+    stamp: u32,
+    budget: &mut u32,
+    path: &mut Vec<(u32, u32)>,
+) -> bool {
+    const MAX_DEPTH: u32 = 6;
+    for &(v, e) in adj.of(x) {
+        let v = v as usize;
+        if chosen[e as usize] || visited[v] == stamp {
+            continue;
+        }
+        if deg[v] < k {
+            path.push((e, NONE));
+            return true;
+        }
+    }
+    if depth >= MAX_DEPTH {
+        return false;
+    }
+    for &(v, e) in adj.of(x) {
+        let v = v as usize;
+        if chosen[e as usize] || visited[v] == stamp {
+            continue;
+        }
+        visited[v] = stamp;
+        for &(y, f) in adj.of(v) {
+            let y = y as usize;
+            if !chosen[f as usize] || visited[y] == stamp {
+                continue;
+            }
+            if *budget == 0 {
+                return false;
+            }
+            *budget -= 1;
+            visited[y] = stamp;
+            if augmenting_path(
+                y,
+                depth + 1,
+                adj,
+                k,
+                chosen,
+                deg,
+                visited,
+                stamp,
+                budget,
+                path,
+            ) {
+                path.push((e, f));
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Exposure of each user under independent top-K lists: how many users' own K best candidates
@@ -539,6 +676,15 @@ mod tests {
         // THEN the repair moves to 1-2 and 0-3: everyone with a candidate is covered.
         assert_eq!(s.pairs, vec![e(0, 3, 100), e(1, 2, 100)]);
         assert!(s.repaired >= 1);
+    }
+
+    #[test]
+    fn coverage_repair_follows_a_longer_augmenting_path() {
+        // GIVEN the path 0-1-2-3-4-5 where greedy takes 1-2 and 3-4 and leaves both ends out.
+        let edges = [e(0, 1, 100), e(1, 2, 1000), e(2, 3, 100), e(3, 4, 1000), e(4, 5, 100)];
+        let s = select(6, &edges, &cfg(1, SelectionMethod::Greedy));
+        // THEN the repair flips the whole path: everyone is covered.
+        assert_eq!(s.pairs, vec![e(0, 1, 100), e(2, 3, 100), e(4, 5, 100)]);
     }
 
     #[test]
