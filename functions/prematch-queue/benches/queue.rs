@@ -1,7 +1,8 @@
 //! Drains the same no-op jobs with BullMQ's Node Worker and with ours, on one Redis, in one run.
 //!
 //! `cargo bench -p prematch-queue --bench queue` (needs `npm ci --prefix tests/compat`).
-//! Env: `BENCH_JOBS` (default 20000), `BENCH_CONCURRENCY` (default "1,10,50"), `BENCH_PREFETCH`
+//! Env: `BENCH_JOBS` (default 20000), `BENCH_CONCURRENCY` (default "1,10,50"), `BENCH_RUNS` (median
+//! of, default 3), `BENCH_PREFETCH`
 //! (default: jobs claimed ahead = max(64 - concurrency, concurrency)), `BENCH_BATCH` (default 64).
 //! Prints jobs/s for each side, the ratio, bulk add rates, and Redis CPU and script calls per job.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -176,90 +177,109 @@ async fn main() {
     let ours_add = jobs as f64 / t.elapsed().as_secs_f64();
     println!("bulk add: BullMQ addBulk {node_add:.0} jobs/s, ours add_bulk {ours_add:.0} jobs/s ({:.2}x)", ours_add / node_add);
     println!();
-    println!("| concurrency | BullMQ Node jobs/s | ours jobs/s | ours/BullMQ | Redis CPU µs/job BullMQ | ours | script calls/job BullMQ | ours | Redis commands/job BullMQ | ours |");
+    println!("| concurrency | BullMQ Node jobs/s (runs) | ours jobs/s (runs) | ours/BullMQ | Redis CPU µs/job BullMQ | ours | script calls/job BullMQ | ours | Redis commands/job BullMQ | ours |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let scripts = |u: &(f64, HashMap<String, u64>)| {
         u.1.get("evalsha").copied().unwrap_or(0) + u.1.get("eval").copied().unwrap_or(0)
     };
     for &c in &concurrencies {
         // The same jobs for both sides: added by us, drained by BullMQ's Worker, then by ours.
-        let mut row = Vec::new();
-        for side in ["node", "ours"] {
-            if side == "node" && skip_node {
-                row.push((
-                    0.0,
-                    Usage {
-                        cpu_us_per_job: 0.0,
-                        calls_per_job: 0.0,
-                    },
-                    0.0,
-                ));
-                continue;
-            }
-            cli(port, &["FLUSHALL"]);
-            let name = format!("{side}{c}");
-            let queue = Queue::connect(&url, QueueSettings::new("bull", name.as_str()))
-                .await
-                .unwrap();
-            queue
-                .add_bulk(
-                    (0..jobs)
-                        .map(|i| NewJob::new("noop", json!({ "i": i })))
-                        .collect(),
-                )
-                .await
-                .unwrap();
-            let before = redis_usage(port);
-            let jps = if side == "node" {
-                node_bench(&[
-                    "--queue",
-                    &name,
-                    "--mode",
-                    "drain",
-                    "--count",
-                    &jobs.to_string(),
-                    "--concurrency",
-                    &c.to_string(),
-                ])["jobs_per_s"]
-                    .as_f64()
-                    .unwrap_or(0.0)
-            } else {
-                let prefetch =
-                    env_num("BENCH_PREFETCH").unwrap_or_else(|| 64usize.saturating_sub(c).max(c));
-                let opts = WorkerOptions {
-                    concurrency: c,
-                    prefetch,
-                    batch_size: env_num("BENCH_BATCH").unwrap_or(64),
-                    idle_wait: Duration::ZERO,
-                    deadline_margin: Duration::from_secs(1),
-                    ..WorkerOptions::default()
-                };
-                let worker = Worker::new(&queue, opts);
-                let t = Instant::now();
-                let s = worker
-                    .drain(
-                        Instant::now() + Duration::from_secs(3600),
-                        &noop,
-                        &NoDeadLetters,
+        let mut rows = Vec::new();
+        for _ in 0..env_num("BENCH_RUNS").unwrap_or(3).max(1) {
+            let mut row = Vec::new();
+            for side in ["node", "ours"] {
+                if side == "node" && skip_node {
+                    row.push((
+                        0.0,
+                        Usage {
+                            cpu_us_per_job: 0.0,
+                            calls_per_job: 0.0,
+                        },
+                        0.0,
+                    ));
+                    continue;
+                }
+                cli(port, &["FLUSHALL"]);
+                let name = format!("{side}{c}");
+                let queue = Queue::connect(&url, QueueSettings::new("bull", name.as_str()))
+                    .await
+                    .unwrap();
+                queue
+                    .add_bulk(
+                        (0..jobs)
+                            .map(|i| NewJob::new("noop", json!({ "i": i })))
+                            .collect(),
                     )
                     .await
                     .unwrap();
-                assert_eq!(s.completed, jobs as u64, "drain completed every job");
-                jobs as f64 / t.elapsed().as_secs_f64()
-            };
-            let after = redis_usage(port);
-            let usage = usage_between(&before, &after, jobs as u64);
-            row.push((
-                jps,
-                usage,
-                (scripts(&after) - scripts(&before)) as f64 / jobs as f64,
-            ));
+                let before = redis_usage(port);
+                let jps = if side == "node" {
+                    node_bench(&[
+                        "--queue",
+                        &name,
+                        "--mode",
+                        "drain",
+                        "--count",
+                        &jobs.to_string(),
+                        "--concurrency",
+                        &c.to_string(),
+                    ])["jobs_per_s"]
+                        .as_f64()
+                        .unwrap_or(0.0)
+                } else {
+                    let prefetch = env_num("BENCH_PREFETCH")
+                        .unwrap_or_else(|| 64usize.saturating_sub(c).max(c));
+                    let opts = WorkerOptions {
+                        concurrency: c,
+                        prefetch,
+                        batch_size: env_num("BENCH_BATCH").unwrap_or(64),
+                        idle_wait: Duration::ZERO,
+                        deadline_margin: Duration::from_secs(1),
+                        ..WorkerOptions::default()
+                    };
+                    let worker = Worker::new(&queue, opts);
+                    let t = Instant::now();
+                    let s = worker
+                        .drain(
+                            Instant::now() + Duration::from_secs(3600),
+                            &noop,
+                            &NoDeadLetters,
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(s.completed, jobs as u64, "drain completed every job");
+                    jobs as f64 / t.elapsed().as_secs_f64()
+                };
+                let after = redis_usage(port);
+                let usage = usage_between(&before, &after, jobs as u64);
+                row.push((
+                    jps,
+                    usage,
+                    (scripts(&after) - scripts(&before)) as f64 / jobs as f64,
+                ));
+            }
+            rows.push(row);
         }
-        let (n, o) = (&row[0], &row[1]);
+        // Median run per side (by jobs/s): the machine is shared, single runs are noisy.
+        let median = |side: usize| {
+            let mut v: Vec<&(f64, Usage, f64)> = rows.iter().map(|r| &r[side]).collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            v[v.len() / 2]
+        };
+        let all = |side: usize| {
+            rows.iter()
+                .map(|r| format!("{:.0}", r[side].0))
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let runs = (all(0), all(1));
+        let (n, o) = (median(0), median(1));
         println!(
-            "| {c} | {:.0} | {:.0} | {:.2}x | {:.1} | {:.1} | {:.3} | {:.3} | {:.1} | {:.1} |",
+            "| {c} | {:.0} ({}) | {:.0} ({}) | {:.2}x | {:.1} | {:.1} | {:.3} | {:.3} | {:.1} | {:.1} |",
             n.0,
+            runs.0,
             o.0,
+            runs.1,
             o.0 / n.0,
             n.1.cpu_us_per_job,
             o.1.cpu_us_per_job,

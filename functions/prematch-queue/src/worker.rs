@@ -539,7 +539,7 @@ impl Worker {
                 _ = stalled_tick.tick(), if stalled.is_none() => Event::StalledTick,
                 _ = sleep_until(wake_at), if wake_at.is_some() => Event::Wake,
                 _ = sleep_until(limited_until), if limited_until.is_some() => Event::Wake,
-                _ = sleep_until(oldest_pending.map(|t| t + o.max_batch_delay)), if oldest_pending.is_some() && calls.len() < MAX_CALLS_IN_FLIGHT => Event::Wake,
+                _ = sleep_until(oldest_pending.map(|t| t + o.max_batch_delay)), if oldest_pending.is_some() && calls.len() < MAX_CALLS_IN_FLIGHT && backoff_over => Event::Wake,
             };
             match ev {
                 Event::JobDone(e) => {
