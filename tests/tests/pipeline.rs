@@ -1,6 +1,8 @@
 //! The nightly pipeline end to end on a private redis-server and moto: the worker's handler on the
 //! real event fixtures, DynamoDB in and out, retries, the SQS dead-letter queue and redrive.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should stop the test
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! The worker binary refuses to start on a bad environment, with one line naming the setting.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should stop the test
+
 use std::process::Command;
 
 fn worker(env: &[(&str, &str)]) -> (i32, String) {
