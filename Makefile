@@ -49,6 +49,7 @@ run: local-up
 	    --event tests/fixtures/events/scheduled-event.json
 
 test: deps
+	bash infra/local/test-stack.sh
 	cargo test --workspace --no-fail-fast
 
 lint:
@@ -68,8 +69,8 @@ dev: local-up
 bench-engine:
 	@echo "see functions/prematch-engine/README.md"
 
-bench-queue:
-	@echo "see functions/prematch-queue/README.md"
+bench-queue: node-deps
+	cargo bench -p prematch-queue --bench queue
 
 sam-validate:
 	@SAM_CLI_TELEMETRY=0 sam validate --lint --template template.yaml
