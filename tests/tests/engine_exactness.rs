@@ -139,7 +139,10 @@ fn assert_rules_hold(scratch: &Scratch, lines: &[String], out: &RegionOutcome, k
         "--k",
         &k.to_string(),
     ]);
-    assert_eq!(check["checked"].as_u64(), Some(out.suggestions.len() as u64));
+    assert_eq!(
+        check["checked"].as_u64(),
+        Some(out.suggestions.len() as u64)
+    );
     assert_eq!(check["violations"], serde_json::json!({}), "{check}");
     assert_eq!(check["over_k"].as_u64(), Some(0), "{check}");
 }
@@ -169,7 +172,10 @@ fn k1_selection_reaches_99_percent_of_the_networkx_optimum_in_pairs_and_score() 
         let ours = match_region(users, &[], run_date(), &cfg);
         let exact = oracle(&["networkx", "--graph", &graph]);
         // THEN we select at least 99% as many pairs, with at least 99% of its total score
-        let (pairs, score) = (exact["pairs"].as_f64().expect("pairs"), exact["total"].as_f64().expect("total"));
+        let (pairs, score) = (
+            exact["pairs"].as_f64().expect("pairs"),
+            exact["total"].as_f64().expect("total"),
+        );
         println!(
             "K=1 n={n}: ours {} pairs, score {:.3} ({:.2}% of pairs, {:.2}% of score); networkx {pairs} pairs, score {score:.3} in {}s",
             ours.suggestions.len(),
@@ -179,8 +185,16 @@ fn k1_selection_reaches_99_percent_of_the_networkx_optimum_in_pairs_and_score() 
             exact["seconds"]
         );
         assert!(pairs > 0.0, "the region has feasible pairs");
-        assert!(ours.suggestions.len() as f64 >= 0.99 * pairs, "pairs {} vs {pairs}", ours.suggestions.len());
-        assert!(total(&ours) >= 0.99 * score, "score {} vs {score}", total(&ours));
+        assert!(
+            ours.suggestions.len() as f64 >= 0.99 * pairs,
+            "pairs {} vs {pairs}",
+            ours.suggestions.len()
+        );
+        assert!(
+            total(&ours) >= 0.99 * score,
+            "score {} vs {score}",
+            total(&ours)
+        );
         // AND every selected pair passes every hard rule, re-checked from the records
         assert_rules_hold(&scratch, &lines, &ours, 1);
     }
@@ -265,7 +279,12 @@ fn b_matching_spreads_exposure_where_independent_top_k_lists_concentrate_it() {
     // far more even than with independent lists
     assert!(ours.iter().all(|&x| x as usize <= k));
     assert!(left_out < 0.01, "{left_out}");
-    assert!(gini(&ours) < gini(&naive) / 2.0, "{} vs {}", gini(&ours), gini(&naive));
+    assert!(
+        gini(&ours) < gini(&naive) / 2.0,
+        "{} vs {}",
+        gini(&ours),
+        gini(&naive)
+    );
     assert!(naive.iter().max().copied().unwrap_or(0) as usize > 3 * k);
 }
 
