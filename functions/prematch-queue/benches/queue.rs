@@ -85,7 +85,8 @@ async fn noop(_job: JobContext) -> Result<Value, JobError> {
     Ok(Value::Null)
 }
 
-#[tokio::main]
+// One thread, like Node: no cross-thread wake-ups between the socket task and the drain.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -248,6 +249,13 @@ async fn main() {
                         .await
                         .unwrap();
                     assert_eq!(s.completed, jobs as u64, "drain completed every job");
+                    if std::env::var("BENCH_VERBOSE").is_ok() {
+                        eprintln!(
+                            "ours c={c}: {:?} {}",
+                            t.elapsed(),
+                            serde_json::to_string(&s).unwrap_or_default()
+                        );
+                    }
                     jobs as f64 / t.elapsed().as_secs_f64()
                 };
                 let after = redis_usage(port);

@@ -338,7 +338,7 @@ impl Worker {
         opts.concurrency = opts.concurrency.max(1);
         opts.batch_size = opts.batch_size.max(1);
         Worker {
-            blocking: queue.inner.client.clone_new(),
+            blocking: blocking_client(&queue.inner.client),
             queue: queue.clone(),
             opts,
             token_base: uuid::Uuid::new_v4().to_string(),
@@ -673,9 +673,17 @@ impl Worker {
         }
         if wait.is_some() {
             // Do not leave a BZPOPMIN parked on the connection for the next drain.
+            // CLIENT UNBLOCK first; if the wait is still parked (fred may not have it marked as
+            // blocked yet), drop the blocking connection, which ends it at once.
             let _ = self.blocking.unblock_self(None).await;
-            if let Some(w) = wait.take() {
-                let _ = tokio::time::timeout(Duration::from_secs(2), w).await;
+            if let Some(mut w) = wait.take() {
+                if tokio::time::timeout(Duration::from_millis(20), &mut w)
+                    .await
+                    .is_err()
+                {
+                    let _ = self.blocking.force_reconnection().await;
+                    let _ = tokio::time::timeout(Duration::from_secs(2), w).await;
+                }
             }
         }
         let counts = self.queue.counts().await?;
@@ -1028,6 +1036,35 @@ impl Worker {
                 let _ = self.blocking.force_reconnection().await;
                 WaitResult::TimedOut
             }
+        }
+    }
+}
+
+/// The client for blocking waits: same server and reconnect policy as the queue's client, but a
+/// command interrupted by a dropped connection is NOT re-sent (a re-sent BZPOPMIN would block again
+/// unseen, BullMQ's classic hang); the drain re-issues it itself. No default timeout: each wait
+/// carries its own client-side deadline.
+fn blocking_client(main: &Client) -> Client {
+    let mut conn = main.connection_config().clone();
+    conn.max_command_attempts = 1;
+    let mut perf = main.perf_config();
+    perf.default_command_timeout = Duration::ZERO;
+    let mut b = Builder::from_config(main.client_config());
+    b.set_connection_config(conn).set_performance_config(perf);
+    if let Some(policy) = main.client_reconnect_policy() {
+        b.set_policy(policy);
+    }
+    b.build().unwrap_or_else(|_| main.clone_new())
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Close the blocking connection so a Worker per invocation does not leak connections.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let client = self.blocking.clone();
+            rt.spawn(async move {
+                let _ = client.quit().await;
+            });
         }
     }
 }
