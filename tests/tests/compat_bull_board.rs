@@ -11,10 +11,41 @@ fn bull_board_shows_our_queue_with_correct_counts_and_jobs() {
     let url = redis.url();
     let q = ["--redis-url", url.as_str(), "--queue", "board"];
     // GIVEN three completed jobs, one failed job and one delayed job, all written by us
-    example("producer", &[&q[..], &["--count", "3", "--name", "ok", "--data", r#"{"v":1}"#]].concat());
-    example("producer", &[&q[..], &["--count", "1", "--name", "bad", "--data", r#"{"fail_times":9}"#]].concat());
-    example("echo_worker", &[&q[..], &["--idle-exit-ms", "300"]].concat());
-    example("producer", &[&q[..], &["--count", "1", "--name", "later", "--delay-ms", "600000"]].concat());
+    example(
+        "producer",
+        &[
+            &q[..],
+            &["--count", "3", "--name", "ok", "--data", r#"{"v":1}"#],
+        ]
+        .concat(),
+    );
+    example(
+        "producer",
+        &[
+            &q[..],
+            &[
+                "--count",
+                "1",
+                "--name",
+                "bad",
+                "--data",
+                r#"{"fail_times":9}"#,
+            ],
+        ]
+        .concat(),
+    );
+    example(
+        "echo_worker",
+        &[&q[..], &["--idle-exit-ms", "300"]].concat(),
+    );
+    example(
+        "producer",
+        &[
+            &q[..],
+            &["--count", "1", "--name", "later", "--delay-ms", "600000"],
+        ]
+        .concat(),
+    );
     // WHEN bull-board's API is asked about the queue
     let board = node(&redis, "board", "board", &[]);
     // THEN its counts and job lists match
@@ -22,8 +53,18 @@ fn bull_board_shows_our_queue_with_correct_counts_and_jobs() {
     assert_eq!(queue["name"], "board");
     assert_eq!(queue["isPaused"], false);
     let counts = &queue["counts"];
-    assert_eq!((counts["completed"].as_u64(), counts["failed"].as_u64(), counts["delayed"].as_u64()), (Some(3), Some(1), Some(1)));
-    assert_eq!((counts["waiting"].as_u64(), counts["active"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (
+            counts["completed"].as_u64(),
+            counts["failed"].as_u64(),
+            counts["delayed"].as_u64()
+        ),
+        (Some(3), Some(1), Some(1))
+    );
+    assert_eq!(
+        (counts["waiting"].as_u64(), counts["active"].as_u64()),
+        (Some(0), Some(0))
+    );
     let jobs = queue["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 3);
     for job in jobs {

@@ -14,7 +14,10 @@ pub fn workspace_root() -> PathBuf {
     if let Ok(root) = std::env::var("PREMATCH_WORKSPACE") {
         return PathBuf::from(root);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 pub fn compat_dir() -> PathBuf {
@@ -46,7 +49,16 @@ impl Redis {
         let dir = std::env::temp_dir().join(format!("compat-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
@@ -55,11 +67,17 @@ impl Redis {
             .expect("redis-server must be installed");
         let t = Instant::now();
         loop {
-            let out = Command::new("redis-cli").args(["-p", &port.to_string(), "PING"]).output().expect("redis-cli");
+            let out = Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "PING"])
+                .output()
+                .expect("redis-cli");
             if String::from_utf8_lossy(&out.stdout).trim() == "PONG" {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(30));
         }
         Redis { port, dir, child }
@@ -89,8 +107,17 @@ pub fn node(redis: &Redis, queue: &str, cmd: &str, args: &[&str]) -> Value {
         .args(args)
         .output()
         .expect("node (v20) must be installed");
-    assert!(out.status.success(), "node {cmd} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("node {cmd} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "node {cmd} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "node {cmd} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// Runs a prematch-queue example (`cargo run -p prematch-queue --example NAME -- ARGS`), returns stdout.
@@ -98,10 +125,22 @@ pub fn example(name: &str, args: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(workspace_root())
-        .args(["run", "--quiet", "-p", "prematch-queue", "--example", name, "--"])
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "prematch-queue",
+            "--example",
+            name,
+            "--",
+        ])
         .args(args)
         .output()
         .expect("cargo run");
-    assert!(out.status.success(), "example {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "example {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
