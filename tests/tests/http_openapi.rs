@@ -142,7 +142,7 @@ async fn real_responses_have_the_documented_fields() {
         clock: Arc::new(Utc::now),
     };
     let trigger_state = TriggerState {
-        auth: AdminAuth::new(Some(Secret::new("local-admin-key"))),
+        auth: AdminAuth::new(Some(Secret::new("local-admin-key-0001"))),
         limiter: Unlimited,
         queue: adapter,
         kick: NoKick,

@@ -168,8 +168,6 @@ pub struct Config {
     pub match_ttl_days: u32,
     /// `USER_PAGE_SIZE`, default 500 (1..=10000): `Limit` of one Query page on `region-index`.
     pub user_page_size: u32,
-    /// `REGION_SHARD_USERS`, default 100000: a region with more users is scored in shards.
-    pub region_shard_users: usize,
     /// `HISTORY_CACHE_TTL_SECS`, default 3600: how long a region's history stays cached in Redis.
     pub history_cache_ttl: Duration,
     /// `REGIONS`: comma-separated list; when unset the regions are read from the users table.
@@ -308,12 +306,6 @@ impl Config {
                 1..=10_000,
                 "a whole number of items",
             )? as u32,
-            region_shard_users: env.number(
-                "REGION_SHARD_USERS",
-                100_000,
-                100..=10_000_000,
-                "a whole number of users",
-            )? as usize,
             history_cache_ttl: Duration::from_secs(env.number(
                 "HISTORY_CACHE_TTL_SECS",
                 3600,

@@ -1,5 +1,6 @@
 //! What the three Lambda binaries and the CLI share: configuration, telemetry, AWS adapters, state.
 
+pub mod api;
 pub mod aws;
 pub mod config;
 pub mod dlq;

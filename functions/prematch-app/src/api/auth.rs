@@ -168,7 +168,7 @@ mod tests {
     use lambda_http::http::HeaderValue;
 
     // The key of the shared fixture `apigw-v2-post-test.json`.
-    const KEY: &str = "local-admin-key";
+    const KEY: &str = "local-admin-key-0001";
 
     fn post_fixture() -> Request {
         let path = concat!(
@@ -228,7 +228,7 @@ mod tests {
             Err(ApiError::Forbidden)
         );
         assert_eq!(
-            auth().authenticate(&with_header("x-api-key", "local-admin-keyx")),
+            auth().authenticate(&with_header("x-api-key", "local-admin-key-0001x")),
             Err(ApiError::Forbidden)
         );
         assert_eq!(

@@ -512,7 +512,7 @@ mod tests {
         limiter: L,
     ) -> TriggerState<FakeQueue, CountingKick, R, L> {
         TriggerState {
-            auth: AdminAuth::new(Some(Secret::new("local-admin-key"))),
+            auth: AdminAuth::new(Some(Secret::new("local-admin-key-0001"))),
             limiter,
             queue,
             kick,
