@@ -4,6 +4,9 @@
 //! The oracles run in the test virtualenv: `$PREMATCH_VENV` or `<repo>/.venv`, with networkx and
 //! highspy installed from `tests/requirements.txt`.
 
+// Test helpers fail loudly by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
