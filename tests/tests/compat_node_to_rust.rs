@@ -129,22 +129,58 @@ fn node_flows_release_their_parent_when_our_worker_finishes_the_children() {
     let redis = Redis::start();
     // GIVEN two Node flows: a parent with two children, and one whose child must fail its parent
     let flow = node(&redis, "flows", "flow", &[]);
-    let before = node(&redis, "flows", "children", &["--id", flow["parent"].as_str().unwrap()]);
+    let before = node(
+        &redis,
+        "flows",
+        "children",
+        &["--id", flow["parent"].as_str().unwrap()],
+    );
     assert_eq!(before["state"], "waiting-children");
     // WHEN our worker drains the queue
-    example("echo_worker", &["--redis-url", &redis.url(), "--queue", "flows", "--idle-exit-ms", "500"]);
+    example(
+        "echo_worker",
+        &[
+            "--redis-url",
+            &redis.url(),
+            "--queue",
+            "flows",
+            "--idle-exit-ms",
+            "500",
+        ],
+    );
     // THEN the parent ran after its children and Node reads the children's values
-    let parent = node(&redis, "flows", "children", &["--id", flow["parent"].as_str().unwrap()]);
+    let parent = node(
+        &redis,
+        "flows",
+        "children",
+        &["--id", flow["parent"].as_str().unwrap()],
+    );
     assert_eq!(parent["state"], "completed");
-    let mut values: Vec<Value> = parent["values"].as_object().unwrap().values().cloned().collect();
+    let mut values: Vec<Value> = parent["values"]
+        .as_object()
+        .unwrap()
+        .values()
+        .cloned()
+        .collect();
     values.sort_by_key(|v| v["echo"]["c"].as_u64());
-    assert_eq!(values, vec![json!({"echo": {"c": 1}}), json!({"echo": {"c": 2}})]);
+    assert_eq!(
+        values,
+        vec![json!({"echo": {"c": 1}}), json!({"echo": {"c": 2}})]
+    );
     for c in flow["children"].as_array().unwrap() {
         let key = format!("bull:flows:{}", c.as_str().unwrap());
-        assert!(parent["values"].get(&key).is_some(), "value keyed by the child's full key {key}");
+        assert!(
+            parent["values"].get(&key).is_some(),
+            "value keyed by the child's full key {key}"
+        );
     }
     // AND a failParentOnFailure child failing fails its parent
-    let bad = node(&redis, "flows", "children", &["--id", flow["badParent"].as_str().unwrap()]);
+    let bad = node(
+        &redis,
+        "flows",
+        "children",
+        &["--id", flow["badParent"].as_str().unwrap()],
+    );
     assert_eq!(bad["state"], "failed");
     let child_key = format!("bull:flows:{}", flow["badChild"].as_str().unwrap());
     assert_eq!(bad["failedReason"], format!("child {child_key} failed"));
