@@ -237,6 +237,35 @@ async fn a_region_job_that_died_half_way_and_is_retried_leaves_no_duplicates() {
     assert_eq!(stored.len(), outcome.suggestions.len() * 2);
 }
 
+/// A runtime on the stack's real queue, run records and SQS DLQ, with `users` as the users table and
+/// in-memory suggestions.
+fn runtime_on<U: UserSource>(
+    state: &State,
+    users: U,
+    kick: Arc<dyn WorkerKick>,
+    settings: JobSettings,
+    budget: Duration,
+) -> WorkerRuntime<U, MemoryMatches, MemoryMatches, prematch_app::dlq::SqsDeadLetters> {
+    let runs = run_store(state);
+    WorkerRuntime {
+        jobs: NightlyJobs {
+            queue: state.queue.clone(),
+            runs: runs.clone(),
+            users,
+            sink: MemoryMatches::new(30),
+            history: MemoryMatches::new(30),
+            kick,
+            settings,
+        },
+        dead: RunAwareDeadLetters {
+            runs,
+            inner: state.dead_letters.clone(),
+        },
+        worker: state.worker_options(),
+        fallback_budget: budget,
+    }
+}
+
 /// A users table that is down: every page fails with a retryable error.
 struct UnreachableUsers {
     calls: AtomicU32,
@@ -275,23 +304,13 @@ async fn a_region_that_always_fails_ends_in_the_failed_set_and_one_sqs_message_a
         calls: AtomicU32::new(0),
         region: "eu-west".into(),
     };
-    let runtime = WorkerRuntime {
-        jobs: NightlyJobs {
-            queue: state.queue.clone(),
-            runs: runs.clone(),
-            users: failing,
-            sink: MemoryMatches::new(30),
-            history: MemoryMatches::new(30),
-            kick: Arc::new(NoKick),
-            settings: JobSettings::from_config(&state.config),
-        },
-        dead: RunAwareDeadLetters {
-            runs: runs.clone(),
-            inner: state.dead_letters.clone(),
-        },
-        worker: state.worker_options(),
-        fallback_budget: Duration::from_secs(60),
-    };
+    let runtime = runtime_on(
+        &state,
+        failing,
+        Arc::new(NoKick),
+        JobSettings::from_config(&state.config),
+        Duration::from_secs(60),
+    );
 
     // WHEN the night runs
     let report = runtime
@@ -371,23 +390,13 @@ async fn a_region_that_always_fails_ends_in_the_failed_set_and_one_sqs_message_a
     // AND once the users table is back, the next drain finishes the region and settles the run
     let users = MemoryUsers::new();
     users.insert_all(&generated(100, 1, 3));
-    let healthy = WorkerRuntime {
-        jobs: NightlyJobs {
-            queue: state.queue.clone(),
-            runs: runs.clone(),
-            users,
-            sink: MemoryMatches::new(30),
-            history: MemoryMatches::new(30),
-            kick: Arc::new(NoKick),
-            settings: JobSettings::from_config(&state.config),
-        },
-        dead: RunAwareDeadLetters {
-            runs: runs.clone(),
-            inner: state.dead_letters.clone(),
-        },
-        worker: state.worker_options(),
-        fallback_budget: Duration::from_secs(60),
-    };
+    let healthy = runtime_on(
+        &state,
+        users,
+        Arc::new(NoKick),
+        JobSettings::from_config(&state.config),
+        Duration::from_secs(60),
+    );
     let drained = healthy.handle(&fixture("drain.json"), None).await.unwrap();
     assert_eq!(drained.drain.completed, 1);
     let record = runs.get("run-2026-12-03").await.unwrap().unwrap();
@@ -432,29 +441,19 @@ async fn a_drain_with_a_short_budget_stops_claiming_in_time_and_the_next_invocat
     let runs = run_store(&state);
     let (tx, mut kicks) = tokio::sync::mpsc::unbounded_channel();
     let kick: Arc<dyn WorkerKick> = Arc::new(ChannelKick(tx));
-    let runtime = WorkerRuntime {
-        jobs: NightlyJobs {
-            queue: state.queue.clone(),
-            runs: runs.clone(),
-            users: SlowUsers {
-                inner: users,
-                delay: Duration::from_millis(600),
-            },
-            sink: MemoryMatches::new(30),
-            history: MemoryMatches::new(30),
-            kick,
-            settings: JobSettings {
-                max_workers: 1,
-                ..JobSettings::from_config(&state.config)
-            },
+    let runtime = runtime_on(
+        &state,
+        SlowUsers {
+            inner: users,
+            delay: Duration::from_millis(600),
         },
-        dead: RunAwareDeadLetters {
-            runs: runs.clone(),
-            inner: state.dead_letters.clone(),
+        kick,
+        JobSettings {
+            max_workers: 1,
+            ..JobSettings::from_config(&state.config)
         },
-        worker: state.worker_options(),
-        fallback_budget: Duration::from_millis(2500),
-    };
+        Duration::from_millis(2500),
+    );
 
     // WHEN the scheduled invocation runs out of budget
     let first = runtime
