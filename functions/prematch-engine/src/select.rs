@@ -681,7 +681,13 @@ mod tests {
     #[test]
     fn coverage_repair_follows_a_longer_augmenting_path() {
         // GIVEN the path 0-1-2-3-4-5 where greedy takes 1-2 and 3-4 and leaves both ends out.
-        let edges = [e(0, 1, 100), e(1, 2, 1000), e(2, 3, 100), e(3, 4, 1000), e(4, 5, 100)];
+        let edges = [
+            e(0, 1, 100),
+            e(1, 2, 1000),
+            e(2, 3, 100),
+            e(3, 4, 1000),
+            e(4, 5, 100),
+        ];
         let s = select(6, &edges, &cfg(1, SelectionMethod::Greedy));
         // THEN the repair flips the whole path: everyone is covered.
         assert_eq!(s.pairs, vec![e(0, 1, 100), e(2, 3, 100), e(4, 5, 100)]);
