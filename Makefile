@@ -66,8 +66,13 @@ build: venv
 dev: local-up
 	@set -a; source $(ENVFILE); set +a; cargo lambda watch -A 127.0.0.1 -P 9000
 
-bench-engine:
-	@echo "see functions/prematch-engine/README.md"
+# POPCNT/AVX2 build in its own target dir, so the normal debug build is not invalidated.
+# NETWORKX_USERS=1500 for a shorter run (networkx needs ~18 min at 3,000 users here).
+NETWORKX_USERS ?= 3000
+bench-engine: venv
+	RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=$(ROOT)/target/bench-v3 \
+	  cargo run --release -p prematch-engine --example bench_engine -- \
+	    --sizes 10000,100000,1000000 --networkx-users $(NETWORKX_USERS)
 
 bench-queue: node-deps
 	cargo bench -p prematch-queue --bench queue
