@@ -1,6 +1,6 @@
 //! DLQ depth from SQS `GetQueueAttributes(ApproximateNumberOfMessages)`.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::sync::OnceCell;
 
@@ -56,8 +56,21 @@ impl SqsDlqProbe {
     }
 }
 
-fn sqs_error(e: impl std::error::Error) -> ProbeError {
-    ProbeError(format!("sqs: {}", DisplayErrorContext(&e)))
+/// The full SDK error carries request ids and response headers: it goes to the log, and the answer
+/// (which /check shows to anyone) names only the error code.
+fn sqs_error<E, R>(e: SdkError<E, R>) -> ProbeError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    tracing::warn!(error = %DisplayErrorContext(&e), "SQS probe failed");
+    let what = match (e.code(), &e) {
+        (Some(code), _) => code.to_string(),
+        (None, SdkError::TimeoutError(_)) => "timed out".to_string(),
+        (None, SdkError::DispatchFailure(_)) => "unreachable".to_string(),
+        (None, _) => "request failed".to_string(),
+    };
+    ProbeError(format!("sqs: {what}"))
 }
 
 impl DlqProbe for SqsDlqProbe {
@@ -83,5 +96,22 @@ impl DlqProbe for SqsDlqProbe {
                 "sqs: ApproximateNumberOfMessages is not a count: {raw:?}"
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
+
+    #[test]
+    fn a_failed_probe_names_the_failure_without_sdk_internals() {
+        // GIVEN an SDK error whose source text carries request details
+        let err: SdkError<GetQueueAttributesError, ()> =
+            SdkError::timeout_error("x-amzn-requestid: 8f1c; server: amazon.com");
+        // WHEN it becomes the probe's answer
+        let ProbeError(text) = sqs_error(err);
+        // THEN only the kind of failure is shown
+        assert_eq!(text, "sqs: timed out");
     }
 }
