@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR ?= $(ROOT)/target
 export PREMATCH_VENV ?= $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help run test lint fmt build dev local-up local-down deps venv node-deps bench-engine bench-queue sam-validate clean-local
+.PHONY: help run test lint fmt build dev local-up local-down deps redis venv node-deps bench-engine bench-queue sam-validate clean-local
 
 help:
 	@echo "make run          the whole night locally on $(USERS) generated users (local Redis + moto)"
@@ -28,7 +28,10 @@ help:
 	@echo "make local-up / local-down   the private redis-server and moto server under .local/"
 	@echo "make bench-engine / bench-queue   benchmarks that print their figures"
 
-deps: venv node-deps
+deps: redis venv node-deps
+
+redis:
+	@bash infra/local/stack.sh deps
 
 venv:
 	@bash infra/local/venv.sh

@@ -252,7 +252,9 @@ main() {
     env) cmd_env ;;
     set) shift; cmd_set "$@" ;;
     reset) cmd_reset ;;
-    *) echo "usage: $0 up|down|status|env|set KEY VALUE|reset" >&2; exit 2 ;;
+    # Install what the tests need (they start their own servers): redis-server.
+    deps) say "redis-server: $(redis_binary)" ;;
+    *) echo "usage: $0 up|down|status|env|set KEY VALUE|reset|deps" >&2; exit 2 ;;
   esac
 }
 
