@@ -63,12 +63,20 @@ s.close()
 EOF
 }
 
+# still_running PID: the process exists and is not a zombie. Unlike `alive` this does not match
+# the command line: right after `&` the child may still be a copy of this shell that has not yet
+# exec'd nohup, and taking that for "exited" failed a CI run.
+still_running() {
+  [[ -r "/proc/$1/status" ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 # wait_for NAME CHECK PORT: up to 20 s for the service to answer, and fail early if it died.
 wait_for() {
-  local name="$1" check="$2" port="$3" pattern="$4"
+  local name="$1" check="$2" port="$3" pid
+  pid="$(<"$LOCAL_DIR/$name.pid")"
   for _ in $(seq 1 100); do
     if "$check" "$port"; then return 0; fi
-    if ! alive "$name" "$pattern"; then
+    if ! still_running "$pid"; then
       say "$name exited during start-up; last lines of $LOCAL_DIR/$name.log:"
       tail -n 20 "$LOCAL_DIR/$name.log" >&2 || true
       return 1
@@ -129,15 +137,23 @@ start_redis() {
   fi
   stop redis redis-server
   local bin; bin="$(redis_binary)"
-  port="${PREMATCH_REDIS_PORT:-$(free_port)}"
-  # No persistence: a private, throw-away Redis. noeviction is the default, as BullMQ requires.
-  # 9>&- : the children must not inherit (and so hold) the lock.
-  nohup "$bin" --port "$port" --bind "$HOST" --save '' --appendonly no --daemonize no \
-    --dir "$LOCAL_DIR" --logfile "$LOCAL_DIR/redis.log" </dev/null >>"$LOCAL_DIR/redis.log" 2>&1 9>&- &
-  echo $! >"$LOCAL_DIR/redis.pid"
-  echo "$port" >"$LOCAL_DIR/redis.port"
-  wait_for redis redis_answers "$port" redis-server || { stop redis redis-server; return 1; }
-  say "redis started (pid $(<"$LOCAL_DIR/redis.pid"), port $port)"
+  # A free port can be taken by someone else before redis binds it: try another, twice.
+  for attempt in 1 2 3; do
+    port="${PREMATCH_REDIS_PORT:-$(free_port)}"
+    # No persistence: a private, throw-away Redis. noeviction is the default, as BullMQ requires.
+    # 9>&- : the children must not inherit (and so hold) the lock.
+    nohup "$bin" --port "$port" --bind "$HOST" --save '' --appendonly no --daemonize no \
+      --dir "$LOCAL_DIR" --logfile "$LOCAL_DIR/redis.log" </dev/null >>"$LOCAL_DIR/redis.log" 2>&1 9>&- &
+    echo $! >"$LOCAL_DIR/redis.pid"
+    echo "$port" >"$LOCAL_DIR/redis.port"
+    if wait_for redis redis_answers "$port"; then
+      say "redis started (pid $(<"$LOCAL_DIR/redis.pid"), port $port)"
+      return 0
+    fi
+    stop redis redis-server
+    [[ -z "${PREMATCH_REDIS_PORT:-}" && "$attempt" != 3 ]] && say "retrying redis on another port"
+  done
+  return 1
 }
 
 start_moto() {
@@ -148,11 +164,16 @@ start_moto() {
   fi
   stop moto moto_server
   ensure_moto
-  port="${PREMATCH_MOTO_PORT:-$(free_port)}"
-  nohup "$VENV/bin/moto_server" -H "$HOST" -p "$port" </dev/null >"$LOCAL_DIR/moto.log" 2>&1 9>&- &
-  echo $! >"$LOCAL_DIR/moto.pid"
-  echo "$port" >"$LOCAL_DIR/moto.port"
-  wait_for moto moto_answers "$port" moto_server || { stop moto moto_server; return 1; }
+  for attempt in 1 2 3; do
+    port="${PREMATCH_MOTO_PORT:-$(free_port)}"
+    nohup "$VENV/bin/moto_server" -H "$HOST" -p "$port" </dev/null >"$LOCAL_DIR/moto.log" 2>&1 9>&- &
+    echo $! >"$LOCAL_DIR/moto.pid"
+    echo "$port" >"$LOCAL_DIR/moto.port"
+    wait_for moto moto_answers "$port" && break
+    stop moto moto_server
+    [[ "$attempt" == 3 || -n "${PREMATCH_MOTO_PORT:-}" ]] && return 1
+    say "retrying moto on another port"
+  done
   # A new moto has no tables or queues: values recorded for the old one no longer hold.
   rm -f "$LOCAL_DIR/env.extra"
   say "moto started (pid $(<"$LOCAL_DIR/moto.pid"), port $port)"

@@ -91,5 +91,14 @@ echo "$stranger" >"$PREMATCH_LOCAL_DIR/redis.pid"
 check "down with a foreign pid succeeds" bash "$STACK" down
 check "the foreign process is untouched" running "$stranger"
 
+# GIVEN a redis that takes a while to exec (a loaded CI machine) WHEN up THEN it is waited for,
+# not taken for dead because its command line does not say redis-server yet
+rm -f "$PREMATCH_LOCAL_DIR/redis.pid"
+slow="$PREMATCH_LOCAL_DIR/slow-start"
+printf '#!/usr/bin/env bash\nsleep 1\nexec %q "$@"\n' "$(command -v redis-server)" >"$slow"; chmod +x "$slow"
+check "up with a slow-starting redis succeeds" env PREMATCH_REDIS_SERVER="$slow" bash "$STACK" up
+check "the slow redis answers PING" redis_pong
+check "down after the slow start succeeds" bash "$STACK" down
+
 echo "$failures failure(s)"
 [[ "$failures" == 0 ]]
