@@ -78,6 +78,18 @@ pub(crate) fn scan_user(
     region: &CompiledRegion,
     a: usize,
     weights: &Weights,
+    sink: impl FnMut(u32, u32),
+) -> u64 {
+    scan_partners::<false>(region, a, weights, sink)
+}
+
+/// Visits the feasible partners of `a`: those with a larger index only (`ALL = false`), or every
+/// one (`ALL = true`, for [`crate::owner_candidates`], where each user's list is built by its own
+/// shard). Returns the pairs scanned.
+pub(crate) fn scan_partners<const ALL: bool>(
+    region: &CompiledRegion,
+    a: usize,
+    weights: &Weights,
     mut sink: impl FnMut(u32, u32),
 ) -> u64 {
     let pa = region.profiles[a];
@@ -87,14 +99,14 @@ pub(crate) fn scan_user(
     let own = region.group_of[a];
     let group = &region.groups[own as usize];
     for &h in &group.compatible {
-        if h < own {
+        if !ALL && h < own {
             continue;
         }
         let g = &region.groups[h as usize];
         let members = &region.profiles[g.start as usize..g.end as usize];
         let mut lo = members.partition_point(|p| p.age < pa.age_min);
         let hi = members.partition_point(|p| p.age <= pa.age_max);
-        if h == own {
+        if !ALL && h == own {
             lo = lo.max(a + 1 - g.start as usize);
         }
         if lo >= hi {

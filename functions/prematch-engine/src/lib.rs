@@ -8,6 +8,7 @@
 pub mod candidates;
 pub mod compile;
 pub mod model;
+pub mod owners;
 pub mod reasons;
 pub mod score;
 pub mod select;
@@ -21,6 +22,7 @@ pub use candidates::{candidate_edges, feasible_graph, CandidateSet, Edge};
 pub use chrono::NaiveDate;
 pub use compile::{compile, week_mask, CompiledRegion, WeekMask, CELL_MINUTES};
 pub use model::{parse_user, Rejection, RejectionKind, Seeking, Slot, User, Weekday};
+pub use owners::owner_candidates;
 pub use reasons::{reasons, LocalWindow, Reasons, SharedTime};
 pub use score::{feasible, score_pair, Weights, SCORE_SCALE};
 pub use select::{
