@@ -523,3 +523,169 @@ async fn the_manual_fixture_runs_only_its_regions_and_an_unknown_event_is_refuse
         .keys()
         .all(|(a, b)| eu_west.contains(a) && eu_west.contains(b)));
 }
+
+/// Every Redis key matching `pattern` (SCAN, so it is safe on a busy server).
+async fn redis_keys(state: &State, pattern: &str) -> Vec<String> {
+    use fred::prelude::*;
+    let mut keys = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, page): (String, Vec<String>) = state
+            .queue
+            .client()
+            .custom(
+                fred::cmd!("SCAN"),
+                vec![
+                    cursor.clone(),
+                    "MATCH".into(),
+                    pattern.to_string(),
+                    "COUNT".into(),
+                    "1000".into(),
+                ],
+            )
+            .await
+            .expect("scan");
+        keys.extend(page);
+        if next == "0" {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_too_large_for_one_job_is_split_and_gives_exactly_the_unsplit_suggestions() {
+    // GIVEN 900 users in one region, with at most 200 per scoring shard and 150 pairs per write job
+    let stack = TestStack::start();
+    let users = generated(900, 1, 13);
+    let state = state_with_users(
+        &stack,
+        &users,
+        &[
+            ("REGION_SHARD_USERS", "200"),
+            ("REGION_WRITE_PAIRS", "150"),
+            ("USER_PAGE_SIZE", "100"),
+        ],
+    )
+    .await;
+    let runtime = nightly_runtime(&state, Arc::new(NoKick));
+
+    // WHEN the night runs
+    let report = runtime
+        .handle(&fixture("scheduled-event.json"), None)
+        .await
+        .expect("worker");
+
+    // THEN the region went through its shards, one selection and its write parts, with no failure
+    let parsed: Vec<_> = users.iter().filter_map(|u| parse_user(u).ok()).collect();
+    let active = parsed.iter().filter(|u| u.is_active()).count();
+    let shards = active.div_ceil(200);
+    let outcome = match_region(
+        parsed.clone(),
+        &[],
+        "2026-12-03".parse().unwrap(),
+        &MatchConfig::default(),
+    );
+    let writes = outcome.suggestions.len().div_ceil(150);
+    assert!(
+        shards >= 4 && writes >= 2,
+        "{shards} shards, {writes} writes"
+    );
+    assert_eq!(report.drain.failed, 0, "{report:?}");
+    assert_eq!(
+        report.drain.completed as usize,
+        2 + shards + 1 + writes,
+        "run, region, shards, select, writes: {report:?}"
+    );
+    for (id, state_wanted) in [
+        (
+            "shard-2026-12-03-eu-west-0".to_string(),
+            JobState::Completed,
+        ),
+        (
+            format!("shard-2026-12-03-eu-west-{}", shards - 1),
+            JobState::Completed,
+        ),
+        ("select-2026-12-03-eu-west".to_string(), JobState::Completed),
+        (
+            format!("write-2026-12-03-eu-west-{}", writes - 1),
+            JobState::Completed,
+        ),
+    ] {
+        assert_eq!(
+            state.queue.get_state(&id).await.unwrap(),
+            Some(state_wanted),
+            "{id}"
+        );
+    }
+
+    // AND the stored suggestions are exactly those of matching the region in one piece
+    let mut expected = BTreeSet::new();
+    for s in &outcome.suggestions {
+        expected.insert((s.a.clone(), s.b.clone()));
+        expected.insert((s.b.clone(), s.a.clone()));
+    }
+    let stored = all_matches(&state).await;
+    assert_eq!(stored.keys().cloned().collect::<BTreeSet<_>>(), expected);
+
+    // AND the run's record has the region once, with totals that add up, and says it was split
+    let record = run_store(&state)
+        .get("run-2026-12-03")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.state, RunState::Finished);
+    let region = &record.results["eu-west"];
+    assert_eq!(region.shards, Some(shards as u32));
+    assert_eq!(region.users_read as usize, users.len());
+    assert_eq!(region.users_matched as usize, outcome.stats.matched_users);
+    assert_eq!(region.suggestions as usize, outcome.suggestions.len());
+    assert_eq!(region.items_written as usize, stored.len());
+    let skipped: u64 = region.skipped.values().sum();
+    assert_eq!(region.users_matched + skipped, region.users_read);
+    assert_eq!(
+        region.users_uncovered as usize,
+        outcome.stats.users_with_feasible_partner - outcome.stats.users_covered
+    );
+
+    // AND the snapshot, edges and pairs are gone from Redis; only the small marker hash stays
+    let left = redis_keys(&state, "*prematch:split:*").await;
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    // WHEN a stale copy of the region job and of a shard run again (a duplicate delivery)
+    let data = serde_json::json!({"run_id": "run-2026-12-03", "region": "eu-west", "run_date": "2026-12-03", "part": 0});
+    let opts = |id: &str| prematch_queue::JobOptions {
+        job_id: Some(id.to_string()),
+        ..prematch_queue::JobOptions::default()
+    };
+    state
+        .queue
+        .add("region-shard", data.clone(), opts("stale-shard"))
+        .await
+        .unwrap();
+    state
+        .queue
+        .add("region-write", data, opts("stale-write"))
+        .await
+        .unwrap();
+    let region_data = serde_json::json!({"run_id": "run-2026-12-03", "region": "eu-west", "run_date": "2026-12-03"});
+    state
+        .queue
+        .add("region", region_data, opts("stale-region"))
+        .await
+        .unwrap();
+    let again = runtime
+        .handle(&fixture("drain.json"), None)
+        .await
+        .expect("worker");
+
+    // THEN they end at once, add no job and change nothing
+    assert_eq!(again.drain.completed, 3, "{again:?}");
+    assert_eq!(all_matches(&state).await, stored);
+    let after = run_store(&state)
+        .get("run-2026-12-03")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.results, record.results);
+}

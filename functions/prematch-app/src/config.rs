@@ -170,6 +170,12 @@ pub struct Config {
     pub user_page_size: u32,
     /// `HISTORY_CACHE_TTL_SECS`, default 3600: how long a region's history stays cached in Redis.
     pub history_cache_ttl: Duration,
+    /// `REGION_SHARD_USERS`, default 100000 (10..=10000000): a region with more active users is
+    /// split into scoring shards of at most this many users, so each job fits its timeout.
+    pub region_shard_users: u32,
+    /// `REGION_WRITE_PAIRS`, default 100000 (1..=10000000): suggestions one write job of a split
+    /// region stores (two items each).
+    pub region_write_pairs: u32,
     /// `REGIONS`: comma-separated list; when unset the regions are read from the users table.
     pub regions: Option<Vec<String>>,
     /// `ADMIN_API_KEY`: the trigger's static key, for set-ups without IAM.
@@ -312,6 +318,18 @@ impl Config {
                 0..=604_800,
                 "a whole number of seconds",
             )?),
+            region_shard_users: env.number(
+                "REGION_SHARD_USERS",
+                100_000,
+                10..=10_000_000,
+                "a whole number of users",
+            )? as u32,
+            region_write_pairs: env.number(
+                "REGION_WRITE_PAIRS",
+                100_000,
+                1..=10_000_000,
+                "a whole number of suggestions",
+            )? as u32,
             regions: env.regions("REGIONS")?,
             admin_api_key,
             admin_api_key_param: env.get("ADMIN_API_KEY_PARAM"),

@@ -11,6 +11,8 @@ pub mod redrive;
 pub mod region;
 pub mod run;
 pub mod runs;
+pub mod split;
+pub mod split_store;
 pub mod worker;
 
 use std::sync::Arc;
@@ -47,6 +49,12 @@ pub struct JobSettings {
     pub job_options: JobOptions,
     /// Most workers a run asks for.
     pub max_workers: u32,
+    /// Active users above which a region is split into scoring shards of this size.
+    pub region_shard_users: u32,
+    /// Suggestions per write job of a split region.
+    pub region_write_pairs: u32,
+    /// The job timeout, which the selection of a split region must fit.
+    pub job_timeout_secs: u64,
 }
 
 impl JobSettings {
@@ -65,6 +73,9 @@ impl JobSettings {
             regions: config.regions.clone(),
             job_options: default_job_options(config.job_attempts, config.backoff_delay),
             max_workers: config.max_workers,
+            region_shard_users: config.region_shard_users,
+            region_write_pairs: config.region_write_pairs,
+            job_timeout_secs: config.job_timeout.as_secs(),
         }
     }
 }
@@ -115,8 +126,14 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> JobHandler for NightlyJ
         let result = match name.as_str() {
             "run" => self.run_job(&job).await,
             "region" => self.region_job(&job, started).await,
+            split::SHARD_JOB => self.shard_job(&job).await,
+            split::SELECT_JOB => self.select_job(&job).await,
+            split::WRITE_JOB => self.write_job(&job).await,
             other => Err(JobError::permanent(format!(
-                "unknown job name {other:?}: expected \"run\" or \"region\""
+                "unknown job name {other:?}: expected \"run\", \"region\", \"{}\", \"{}\" or \"{}\"",
+                split::SHARD_JOB,
+                split::SELECT_JOB,
+                split::WRITE_JOB
             ))),
         };
         let outcome = if result.is_ok() {
@@ -183,6 +200,10 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
 
     async fn region_job(&self, job: &JobContext, started: Instant) -> Result<Value, JobError> {
         let rj = RegionJob::from_data(&job.data)?;
+        let started_ms = Utc::now().timestamp_millis();
+        if let Some(resumed) = self.resume_split(&rj).await? {
+            return Ok(resumed);
+        }
         let mut phases = region::PhaseMillis::default();
         let t = Instant::now();
         let mut users = RegionUsers::default();
@@ -221,6 +242,11 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         let t = Instant::now();
         let history = self.region_history(&rj).await?;
         phases.history = region::millis_since(t);
+        if users.users.len() > self.settings.region_shard_users as usize {
+            return self
+                .split_region(job, &rj, users, history, phases, started_ms)
+                .await;
+        }
         let matched_users = std::mem::take(&mut users.users);
         let t = Instant::now();
         let outcome = region::match_users(
@@ -393,14 +419,24 @@ pub struct RunAwareDeadLetters<D> {
 
 impl<D: DeadLetterSink> DeadLetterSink for RunAwareDeadLetters<D> {
     async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), String> {
-        if dead.name == "region" {
-            if let Ok(rj) = serde_json::from_value::<RegionJob>(dead.data.clone()) {
-                let summary = RegionSummary {
-                    error: Some(dead.failed_reason.clone()),
-                    ..RegionSummary::default()
-                };
-                report_region(&self.runs, &rj.run_id, &rj.region, &summary).await;
+        let region_of = |data: &Value| match dead.name.as_str() {
+            "region" => serde_json::from_value::<RegionJob>(data.clone())
+                .ok()
+                .map(|rj| (rj.run_id, rj.region)),
+            split::SHARD_JOB | split::SELECT_JOB | split::WRITE_JOB => {
+                serde_json::from_value::<split::SplitJob>(data.clone())
+                    .ok()
+                    .map(|sj| (sj.run_id, sj.region))
             }
+            _ => None,
+        };
+        // A region whose job (or any step of its split) failed for good makes the run partial.
+        if let Some((run_id, region)) = region_of(&dead.data) {
+            let summary = RegionSummary {
+                error: Some(dead.failed_reason.clone()),
+                ..RegionSummary::default()
+            };
+            report_region(&self.runs, &run_id, &region, &summary).await;
         }
         tracing::error!(job_id = %dead.id, job_name = %dead.name, attempts = dead.attempts_made, reason = %dead.failed_reason, "job failed for good");
         self.inner.dead_letter(dead).await.inspect_err(|e| {

@@ -129,6 +129,7 @@ pub fn summarize(
         history_ms: phases.history,
         match_ms: phases.matching,
         write_ms: phases.write,
+        shards: None,
         error: None,
     }
 }

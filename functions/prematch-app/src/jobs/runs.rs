@@ -53,6 +53,9 @@ pub struct RegionSummary {
     /// Writing the suggestions.
     #[serde(default)]
     pub write_ms: u64,
+    /// Scoring shards, when the region was too large for one job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
     /// Set when the region failed for good.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
