@@ -7,12 +7,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
+use prematch_app::dlq::MemoryDeadLetters;
+use prematch_app::dynamo::memory::{MemoryMatches, MemoryUsers};
+use prematch_app::dynamo::{HistorySource, SuggestionSink, UserSource};
 use prematch_app::jobs::event::WorkerEvent;
 use prematch_app::jobs::kick::ChannelKick;
+use prematch_app::jobs::runs::RunStore;
 use prematch_app::jobs::runs::{RegionSummary, RunRecord};
-use prematch_app::jobs::worker::{nightly_runtime, run_store, NightlyRuntime, WorkerReport};
+use prematch_app::jobs::worker::{
+    nightly_runtime, run_store, WorkerReport, WorkerRuntime, RUN_RETENTION_SECS,
+};
+use prematch_app::jobs::{JobSettings, NightlyJobs, RunAwareDeadLetters};
 use prematch_app::{Config, State};
 use prematch_gen::GenConfig;
+use prematch_queue::{DeadLetterSink, JobState, Queue};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -35,6 +43,10 @@ pub struct NightArgs {
     /// Forget earlier local runs first (the queue's keys in Redis), so the same event runs again.
     #[arg(long)]
     pub fresh: bool,
+    /// Keep users, suggestions and dead letters in memory instead of DynamoDB and SQS (Redis and
+    /// the worker stay real): for nights too big for moto, such as a million users in one region.
+    #[arg(long)]
+    pub in_memory: bool,
 }
 
 /// Runs `prematch night`.
@@ -50,6 +62,9 @@ async fn night(args: NightArgs) -> Result<(), String> {
     // EMF lines are for CloudWatch; here stdout is for the person running the night.
     prematch_app::metrics::set_enabled(false);
     let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    if args.in_memory {
+        return night_in_memory(args, config).await;
+    }
     let Some(endpoint) = config.aws_endpoint_url.clone() else {
         return Err(
             "AWS_ENDPOINT_URL is not set: `prematch night` runs against the local stack only \
@@ -57,12 +72,7 @@ async fn night(args: NightArgs) -> Result<(), String> {
                 .to_string(),
         );
     };
-    let payload: Value = std::fs::read_to_string(&args.event)
-        .map_err(|e| format!("{}: {e}", args.event.display()))
-        .and_then(|text| {
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not JSON: {e}", args.event.display()))
-        })?;
+    let payload = read_event(&args)?;
     let event =
         WorkerEvent::from_json(&payload).map_err(|e| format!("{}: {e}", args.event.display()))?;
 
@@ -107,7 +117,7 @@ async fn night(args: NightArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     if args.fresh {
-        forget_local_runs(&state).await?;
+        forget_local_runs(&state.queue).await?;
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let runtime = Arc::new(nightly_runtime(&state, Arc::new(ChannelKick(tx))));
@@ -160,13 +170,136 @@ async fn night(args: NightArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `--in-memory`: generated users in memory, the real queue and worker on Redis, suggestions kept
+/// in memory; prints the run and the longest job of each kind against the job timeout.
+async fn night_in_memory(args: NightArgs, config: Config) -> Result<(), String> {
+    let payload = read_event(&args)?;
+    let event =
+        WorkerEvent::from_json(&payload).map_err(|e| format!("{}: {e}", args.event.display()))?;
+    let queue = prematch_app::state::connect_queue(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "in memory: users and suggestions in this process, Redis at {}",
+        config.redis_url.redacted()
+    );
+    let users = MemoryUsers::new();
+    let t = Instant::now();
+    let gen = GenConfig {
+        users: args.users,
+        regions: args.regions,
+        seed: args.seed,
+        ..GenConfig::default()
+    };
+    let mut stored = 0usize;
+    let mut batch = Vec::with_capacity(10_000);
+    for line in prematch_gen::generate(&gen) {
+        if let Some(value) = line.value {
+            batch.push(value);
+        }
+        if batch.len() == 10_000 {
+            stored += users.insert_all(&batch);
+            batch.clear();
+        }
+    }
+    stored += users.insert_all(&batch);
+    println!(
+        "generated {stored} user records in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    if args.fresh {
+        forget_local_runs(&queue).await?;
+    }
+    let runs = RunStore::new(
+        queue.client().clone(),
+        &config.queue_prefix,
+        &config.queue_name,
+        RUN_RETENTION_SECS,
+    );
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runtime = Arc::new(WorkerRuntime {
+        jobs: NightlyJobs {
+            queue: queue.clone(),
+            runs: runs.clone(),
+            users,
+            sink: MemoryMatches::new(config.match_ttl_days),
+            history: MemoryMatches::new(config.match_ttl_days),
+            kick: Arc::new(ChannelKick(tx)),
+            settings: JobSettings::from_config(&config),
+        },
+        dead: RunAwareDeadLetters {
+            runs: runs.clone(),
+            inner: MemoryDeadLetters::new(),
+        },
+        worker: prematch_app::state::worker_options(&config),
+        fallback_budget: config.worker_budget,
+    });
+    let started = Instant::now();
+    println!("worker: invoking on {} ...", args.event.display());
+    let reports = drain_with_local_workers(runtime, payload, rx, config.max_workers).await?;
+    let completed: u64 = reports.iter().map(|r| r.drain.completed).sum();
+    let failed: u64 = reports.iter().map(|r| r.drain.failed).sum();
+    println!(
+        "worker: {} invocation(s), {completed} jobs completed, {failed} failed, in {:.1} s",
+        reports.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let record = match event.run_request().map(|r| r.run_id) {
+        Some(id) => runs.get(&id).await.map_err(|e| e.to_string())?,
+        None => runs.latest().await.map_err(|e| e.to_string())?,
+    };
+    match &record {
+        Some(run) => print_run(run),
+        None => println!("no run record found"),
+    }
+    print_longest_jobs(&queue, config.job_timeout.as_secs()).await
+}
+
+/// The longest completed job of each name, against the job timeout.
+async fn print_longest_jobs(queue: &Queue, timeout_secs: u64) -> Result<(), String> {
+    let jobs = queue
+        .get_jobs(&[JobState::Completed], 0, -1)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut longest: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+    for job in &jobs {
+        if let (Some(start), Some(end)) = (job.processed_on, job.finished_on) {
+            let entry = longest.entry(job.name.clone()).or_default();
+            entry.0 = entry.0.max(end.saturating_sub(start));
+            entry.1 += 1;
+        }
+    }
+    for (name, (ms, count)) in longest {
+        println!(
+            "jobs {name:<14} {count:>4} completed, longest {:>7.1} s (timeout {timeout_secs} s)",
+            ms as f64 / 1e3
+        );
+    }
+    Ok(())
+}
+
+fn read_event(args: &NightArgs) -> Result<Value, String> {
+    std::fs::read_to_string(&args.event)
+        .map_err(|e| format!("{}: {e}", args.event.display()))
+        .and_then(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not JSON: {e}", args.event.display()))
+        })
+}
+
 /// Runs the first invocation and every worker it (or its successors) kicks, up to `max_workers` at once.
-async fn drain_with_local_workers(
-    runtime: Arc<NightlyRuntime>,
+async fn drain_with_local_workers<U, S, H, D>(
+    runtime: Arc<WorkerRuntime<U, S, H, D>>,
     payload: Value,
     mut kicks: mpsc::UnboundedReceiver<u32>,
     max_workers: u32,
-) -> Result<Vec<WorkerReport>, String> {
+) -> Result<Vec<WorkerReport>, String>
+where
+    U: UserSource + 'static,
+    S: SuggestionSink + 'static,
+    H: HistorySource + 'static,
+    D: DeadLetterSink + Send + Sync + 'static,
+{
     let mut workers = JoinSet::new();
     let first = runtime.clone();
     workers.spawn(async move {
@@ -199,10 +332,10 @@ async fn drain_with_local_workers(
 }
 
 /// Deletes the local queue's keys (jobs, run records, caches): only ever against the local stack.
-async fn forget_local_runs(state: &State) -> Result<(), String> {
+async fn forget_local_runs(queue: &Queue) -> Result<(), String> {
     use fred::prelude::*;
-    let pattern = format!("{}*", state.queue.key(""));
-    let client = state.queue.client();
+    let pattern = format!("{}*", queue.key(""));
+    let client = queue.client();
     let mut cursor = "0".to_string();
     loop {
         let (next, keys): (String, Vec<String>) = client
