@@ -77,9 +77,15 @@ async fn a_missing_dlq_is_named_at_start_up() {
     let stack = TestStack::start();
     let aws = stack.aws().await; // no set-up: no queue
     let err = State::with_aws(stack.config(), aws).await.unwrap_err();
+    let line = err.to_string();
     assert!(
-        err.to_string()
-            .starts_with("DLQ_URL/DLQ_NAME: SQS GetQueueUrl on prematch-dlq"),
-        "{err}"
+        line.starts_with("DLQ_URL/DLQ_NAME: SQS GetQueueUrl on prematch-dlq: "),
+        "{line}"
+    );
+    // the service's error code, on one line, without the SDK's request details
+    assert!(line.contains("NonExistentQueue"), "{line}");
+    assert!(
+        !line.contains('\n') && !line.to_lowercase().contains("request id"),
+        "{line}"
     );
 }

@@ -44,10 +44,27 @@ impl DlqError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        // The full context (request ids, raw response) goes to the log only: this message ends up
+        // in start-up lines and job failure reasons, which bull-board shows.
+        tracing::debug!(operation, error = %DisplayErrorContext(&err), "SQS call failed");
+        let message = match (&err, err.code()) {
+            (_, Some(code)) => match err.message() {
+                Some(text) => format!("{code}: {text}"),
+                None => code.to_string(),
+            },
+            (SdkError::TimeoutError(_), None) => "timed out".to_string(),
+            // A connection failure carries no request details, and its cause is what an operator needs.
+            (SdkError::DispatchFailure(_), None) => {
+                format!("unreachable: {}", DisplayErrorContext(&err))
+            }
+            (SdkError::ResponseError(_), None) => "unreadable response".to_string(),
+            (SdkError::ConstructionFailure(_), None) => "request could not be built".to_string(),
+            (_, None) => "request failed".to_string(),
+        };
         DlqError::Sqs {
             operation,
             queue: queue.to_string(),
-            message: DisplayErrorContext(&err).to_string(),
+            message,
         }
     }
 }
@@ -406,6 +423,18 @@ impl DeadLetterSink for MemoryDeadLetters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlError;
+
+    #[test]
+    fn an_sqs_failure_names_its_kind_without_request_details() {
+        // GIVEN a timeout whose source text carries request details
+        let err: SdkError<GetQueueUrlError, ()> =
+            SdkError::timeout_error("x-amzn-requestid: 8f1c; server: amazon.com");
+        // WHEN it becomes a DLQ error (start-up lines, job failure reasons)
+        let text = DlqError::sdk("GetQueueUrl", "prematch-dlq", err).to_string();
+        // THEN it names the call, the queue and the kind of failure only
+        assert_eq!(text, "SQS GetQueueUrl on prematch-dlq: timed out");
+    }
 
     fn dead(stack_len: usize) -> DeadLetter {
         DeadLetter {
