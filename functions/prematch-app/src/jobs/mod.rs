@@ -22,7 +22,7 @@ use chrono::Utc;
 use prematch_engine::{HistoryPair, MatchConfig};
 use prematch_queue::{
     Backoff, DeadLetter, DeadLetterSink, JobContext, JobError, JobHandler, JobOptions, KeepJobs,
-    Queue,
+    NewJob, Queue,
 };
 use serde_json::{json, Value};
 
@@ -174,28 +174,34 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
             .await
             .map_err(|e| JobError::retryable(e.to_string()))?;
         let jobs = run.region_jobs(&regions, &self.settings.job_options);
+        let (new_jobs, kicked) = self.add_and_kick(jobs, &run.run_id).await?;
+        tracing::info!(run_id = %run.run_id, regions = regions.len(), new_jobs, kicked, created, "run fanned out");
+        Ok(
+            json!({ "run_id": run.run_id, "regions": regions, "region_jobs_added": new_jobs, "workers_kicked": kicked }),
+        )
+    }
+
+    /// Adds jobs, then asks for a worker per new job beyond the first (this worker takes one
+    /// itself), up to `MAX_WORKERS − 1`. Returns (jobs created, workers asked for).
+    async fn add_and_kick(&self, jobs: Vec<NewJob>, run_id: &str) -> Result<(u32, u32), JobError> {
         let added = self
             .queue
             .add_bulk(jobs)
             .await
             .map_err(|e| JobError::retryable(e.to_string()))?;
         let new_jobs = added.iter().filter(|a| a.created).count() as u32;
-        // The worker running this job takes one region itself; the others go to fresh workers.
         let wanted = new_jobs
             .saturating_sub(1)
             .min(self.settings.max_workers.saturating_sub(1));
         let kicked = if wanted > 0 {
             self.kick.kick(wanted).await.unwrap_or_else(|e| {
-            tracing::warn!(run_id = %run.run_id, error = %e, "could not ask for more workers; this one drains alone");
-            0
-        })
+                tracing::warn!(run_id, error = %e, "could not ask for more workers; the ones running go on");
+                0
+            })
         } else {
             0
         };
-        tracing::info!(run_id = %run.run_id, regions = regions.len(), new_jobs, kicked, created, "run fanned out");
-        Ok(
-            json!({ "run_id": run.run_id, "regions": regions, "region_jobs_added": new_jobs, "workers_kicked": kicked }),
-        )
+        Ok((new_jobs, kicked))
     }
 
     async fn region_job(&self, job: &JobContext, started: Instant) -> Result<Value, JobError> {

@@ -139,24 +139,6 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         )
     }
 
-    async fn add_and_kick(&self, jobs: Vec<NewJob>, run_id: &str) -> Result<u32, JobError> {
-        let added = self
-            .queue
-            .add_bulk(jobs)
-            .await
-            .map_err(|e| JobError::retryable(e.to_string()))?;
-        let new_jobs = added.iter().filter(|a| a.created).count() as u32;
-        let wanted = new_jobs
-            .saturating_sub(1)
-            .min(self.settings.max_workers.saturating_sub(1));
-        if wanted > 0 {
-            if let Err(e) = self.kick.kick(wanted).await {
-                tracing::warn!(run_id, error = %e, "could not ask for more workers; the ones running go on");
-            }
-        }
-        Ok(new_jobs)
-    }
-
     fn shard_jobs(&self, rj: &RegionJob, shards: u32) -> Vec<NewJob> {
         (0..shards)
             .map(|k| {
@@ -178,7 +160,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         let Some(plan) = store.plan().await.map_err(split_error)? else {
             return Ok(None);
         };
-        let added = self
+        let (added, _) = self
             .add_and_kick(self.shard_jobs(rj, plan.shards), &rj.run_id)
             .await?;
         Ok(Some(
@@ -211,7 +193,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
             .save_snapshot(&users.users, &history, plan)
             .await
             .map_err(split_error)?;
-        let added = self
+        let (added, _) = self
             .add_and_kick(self.shard_jobs(rj, shards), &rj.run_id)
             .await?;
         region::report_progress(
@@ -224,36 +206,29 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         Ok(json!({ "split": shards, "users": plan.users, "shard_jobs_added": added }))
     }
 
-    /// A finished step of a region already reported has nothing left to do.
-    async fn already_reported(
-        &self,
-        store: &SplitStore,
-        name: &str,
-        sj: &SplitJob,
-    ) -> Result<Option<Value>, JobError> {
+    /// Reads a step's payload and its split's plan; a step of a region already reported has
+    /// nothing left to do (a late duplicate, or a retry after its work was counted).
+    async fn begin(&self, name: &str, job: &JobContext) -> Result<Step, JobError> {
+        let sj = SplitJob::from_data(name, &job.data)?;
+        let store = self.split_store(&sj.run_id, &sj.region);
         if store.is_reported().await.map_err(split_error)? {
             tracing::info!(run_id = %sj.run_id, region = %sj.region, job = name, part = sj.part, "region already reported; nothing to do");
-            return Ok(Some(json!({ "skipped": "region already reported" })));
+            return Ok(Step::Done(json!({ "skipped": "region already reported" })));
         }
-        Ok(None)
-    }
-
-    async fn plan_of(&self, store: &SplitStore) -> Result<SplitPlan, JobError> {
-        store.plan().await.map_err(split_error)?.ok_or_else(|| {
+        let plan = store.plan().await.map_err(split_error)?.ok_or_else(|| {
             JobError::permanent(
                 "the region's snapshot is missing (expired, or its region job never finished)",
             )
-        })
+        })?;
+        Ok(Step::Go(sj, store, plan))
     }
 
     /// `region-shard`: the candidate lists of one slice of the region's users.
     pub(super) async fn shard_job(&self, job: &JobContext) -> Result<Value, JobError> {
-        let sj = SplitJob::from_data(SHARD_JOB, &job.data)?;
-        let store = self.split_store(&sj.run_id, &sj.region);
-        if let Some(done) = self.already_reported(&store, SHARD_JOB, &sj).await? {
-            return Ok(done);
-        }
-        let plan = self.plan_of(&store).await?;
+        let (sj, store, plan) = match self.begin(SHARD_JOB, job).await? {
+            Step::Go(sj, store, plan) => (sj, store, plan),
+            Step::Done(value) => return Ok(value),
+        };
         if sj.part >= plan.shards {
             return Err(JobError::permanent(format!(
                 "shard {} of a region split into {}",
@@ -312,12 +287,10 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
 
     /// `region-select`: merges the shards' edges, selects, stores the pairs and adds the writes.
     pub(super) async fn select_job(&self, job: &JobContext) -> Result<Value, JobError> {
-        let sj = SplitJob::from_data(SELECT_JOB, &job.data)?;
-        let store = self.split_store(&sj.run_id, &sj.region);
-        if let Some(done) = self.already_reported(&store, SELECT_JOB, &sj).await? {
-            return Ok(done);
-        }
-        let plan = self.plan_of(&store).await?;
+        let (sj, store, plan) = match self.begin(SELECT_JOB, job).await? {
+            Step::Go(sj, store, plan) => (sj, store, plan),
+            Step::Done(value) => return Ok(value),
+        };
         let shards = store
             .shard_results(plan.shards)
             .await
@@ -386,7 +359,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
                 )
             })
             .collect();
-        let added = self.add_and_kick(writes, &sj.run_id).await?;
+        let (added, _) = self.add_and_kick(writes, &sj.run_id).await?;
         tracing::info!(run_id = %sj.run_id, region = %sj.region, pairs = result.pairs, method = %result.method, fell_back, parts = result.parts, "split region selected");
         Ok(
             json!({ "pairs": result.pairs, "method": result.method, "fell_back": fell_back, "write_parts": result.parts, "write_jobs_added": added }),
@@ -396,12 +369,10 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
     /// `region-write`: the suggestions of one part of the selected pairs; the last part reports
     /// the region.
     pub(super) async fn write_job(&self, job: &JobContext) -> Result<Value, JobError> {
-        let sj = SplitJob::from_data(WRITE_JOB, &job.data)?;
-        let store = self.split_store(&sj.run_id, &sj.region);
-        if let Some(done) = self.already_reported(&store, WRITE_JOB, &sj).await? {
-            return Ok(done);
-        }
-        let plan = self.plan_of(&store).await?;
+        let (sj, store, plan) = match self.begin(WRITE_JOB, job).await? {
+            Step::Go(sj, store, plan) => (sj, store, plan),
+            Step::Done(value) => return Ok(value),
+        };
         let selected = store
             .select_result()
             .await
@@ -527,6 +498,14 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         }
         Ok(())
     }
+}
+
+/// Whether a step of a split region has work to do.
+enum Step {
+    /// Its region is already reported: this value is the job's result.
+    Done(Value),
+    /// The payload, the split's store and its plan.
+    Go(SplitJob, SplitStore, SplitPlan),
 }
 
 fn endpoints(edges: &[Edge]) -> usize {
