@@ -1,57 +1,50 @@
 //! The built binary refuses to start on a bad environment, with one line naming the setting.
 
-// Test helpers outside #[test] fns unwrap too: a broken fixture must stop the test loudly.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "../../../tests/shared/startup.rs"]
+mod startup;
 
-use std::process::Command;
+use startup::refuses;
 
-fn run(env: &[(&str, &str)]) -> (i32, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prematch-trigger"));
-    cmd.env_clear().env("PATH", "/usr/bin:/bin");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+const BIN: &str = env!("CARGO_BIN_EXE_prematch-trigger");
 
 #[test]
 fn without_redis_url_it_exits_with_one_line_naming_it() {
-    let (code, stderr) = run(&[]);
-    assert_eq!(code, 2);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("prematch-trigger: REDIS_URL is not set"),
-        "{stderr}"
-    );
+    refuses(BIN, &[], "prematch-trigger: REDIS_URL is not set", None);
 }
 
 #[test]
 fn a_malformed_setting_is_named_in_one_line() {
-    let (code, stderr) = run(&[
-        ("REDIS_URL", "redis://127.0.0.1:1"),
-        ("RATE_LIMIT_PER_MINUTE", "lots"),
-    ]);
-    assert_eq!(code, 2);
-    assert_eq!(stderr.trim_end(), "prematch-trigger: RATE_LIMIT_PER_MINUTE=\"lots\" is invalid: expected a whole number of requests from 1 to 10000");
-    let (code, stderr) = run(&[("REDIS_URL", "redis://127.0.0.1:1"), ("JOB_ATTEMPTS", "0")]);
-    assert_eq!(code, 2);
+    let line = refuses(
+        BIN,
+        &[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("RATE_LIMIT_PER_MINUTE", "lots"),
+        ],
+        "prematch-trigger: RATE_LIMIT_PER_MINUTE=\"lots\" is invalid",
+        None,
+    );
     assert!(
-        stderr.starts_with("prematch-trigger: JOB_ATTEMPTS=\"0\" is invalid"),
-        "{stderr}"
+        line.ends_with("expected a whole number of requests from 1 to 10000"),
+        "{line}"
+    );
+    refuses(
+        BIN,
+        &[("REDIS_URL", "redis://127.0.0.1:1"), ("JOB_ATTEMPTS", "0")],
+        "prematch-trigger: JOB_ATTEMPTS=\"0\" is invalid",
+        None,
     );
 }
 
 #[test]
 fn a_short_admin_key_is_refused_without_echoing_it() {
-    let (code, stderr) = run(&[
-        ("REDIS_URL", "redis://127.0.0.1:1"),
-        ("ADMIN_API_KEY", "hunter2"),
-    ]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("ADMIN_API_KEY is invalid"), "{stderr}");
-    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let line = refuses(
+        BIN,
+        &[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("ADMIN_API_KEY", "hunter2"),
+        ],
+        "prematch-trigger: ADMIN_API_KEY is invalid",
+        Some("hunter2"),
+    );
+    assert!(line.contains("at least 16 characters"), "{line}");
 }
