@@ -2,10 +2,8 @@
 //! (`tests/compat/compat.mjs`) and the prematch-queue example binaries.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -33,68 +31,8 @@ pub fn require_node_modules() {
     );
 }
 
-/// A redis-server on a free loopback port, killed on drop.
-pub struct Redis {
-    pub port: u16,
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Redis {
-    pub fn start() -> Redis {
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").port()
-        };
-        let dir = std::env::temp_dir().join(format!("compat-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed");
-        let t = Instant::now();
-        loop {
-            let out = Command::new("redis-cli")
-                .args(["-p", &port.to_string(), "PING"])
-                .output()
-                .expect("redis-cli");
-            if String::from_utf8_lossy(&out.stdout).trim() == "PONG" {
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(30));
-        }
-        Redis { port, dir, child }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// A private redis-server on a free loopback port, killed on drop (the harness's).
+pub use prematch_tests::RedisServer as Redis;
 
 /// Runs `node compat.mjs <cmd> --port P --queue Q <args>` and parses its JSON output.
 pub fn node(redis: &Redis, queue: &str, cmd: &str, args: &[&str]) -> Value {
@@ -103,7 +41,7 @@ pub fn node(redis: &Redis, queue: &str, cmd: &str, args: &[&str]) -> Value {
         .current_dir(compat_dir())
         .arg("compat.mjs")
         .arg(cmd)
-        .args(["--port", &redis.port.to_string(), "--queue", queue])
+        .args(["--port", &redis.port().to_string(), "--queue", queue])
         .args(args)
         .output()
         .expect("node (v20) must be installed");
