@@ -76,8 +76,11 @@ pub struct CompiledRegion {
     pub(crate) interests: Vec<u64>,
     pub(crate) lang_words: usize,
     pub(crate) langs: Vec<u64>,
-    /// Per-user reciprocals for the one-sided score, so scoring a pair needs no division.
-    pub(crate) score_info: Vec<ScoreInfo>,
+    /// Languages listed per user (capped at 255): the one-sided score divides by it.
+    pub(crate) n_langs: Vec<u8>,
+    /// `recip[x]` = 1/x (0 for x = 0) for every count a score divides by (interests, cells,
+    /// languages, age spans), so scoring a pair needs no division and stays bit-identical.
+    pub(crate) recip: Vec<f64>,
     pub(crate) excl_offsets: Vec<u32>,
     pub(crate) excl: Vec<u32>,
     pub(crate) min_overlap_cells: u32,
@@ -114,6 +117,24 @@ impl CompiledRegion {
     /// The run date the region was compiled for.
     pub fn run_date(&self) -> NaiveDate {
         self.run_date
+    }
+    /// The seeker's side of the one-sided score of user `i`, from the reciprocal table.
+    #[inline(always)]
+    pub(crate) fn score_info(&self, i: usize) -> ScoreInfo {
+        self.score_info_of(&self.profiles[i], self.n_langs[i])
+    }
+    /// [`Self::score_info`] from a profile already at hand.
+    #[inline(always)]
+    pub(crate) fn score_info_of(&self, p: &Profile, n_langs: u8) -> ScoreInfo {
+        let open = p.age_min == 0 || p.age_max == u8::MAX;
+        let span = usize::from(p.age_max.wrapping_sub(p.age_min)) + 2;
+        ScoreInfo {
+            inv_interests: self.recip[usize::from(p.n_interests)],
+            inv_cells: self.recip[usize::from(p.avail_cells)],
+            inv_langs: self.recip[usize::from(n_langs.max(1))],
+            age_sum: f64::from(p.age_min) + f64::from(p.age_max),
+            inv_span: if open { 0.0 } else { self.recip[span] },
+        }
     }
     pub(crate) fn interests_of(&self, i: usize) -> &[u64] {
         &self.interests[i * self.interest_words..(i + 1) * self.interest_words]
@@ -427,24 +448,15 @@ pub fn compile(
         .iter()
         .map(|u| u8::try_from(u.languages.len()).unwrap_or(u8::MAX))
         .collect();
-    let inv = |x: f64| if x > 0.0 { 1.0 / x } else { 0.0 };
-    let score_info = profiles
+    // Every divisor of a one-sided score is a small count: tabulate 1/x up to the largest.
+    let largest = profiles
         .iter()
-        .zip(&n_langs)
-        .map(|(p, &nl)| {
-            let open = p.age_min == 0 || p.age_max == u8::MAX;
-            ScoreInfo {
-                inv_interests: inv(f64::from(p.n_interests)),
-                inv_cells: inv(f64::from(p.avail_cells)),
-                inv_langs: inv(f64::from(nl.max(1))),
-                age_sum: f64::from(p.age_min) + f64::from(p.age_max),
-                inv_span: if open {
-                    0.0
-                } else {
-                    1.0 / (f64::from(p.age_max) - f64::from(p.age_min) + 2.0)
-                },
-            }
-        })
+        .map(|p| usize::from(p.n_interests).max(usize::from(p.avail_cells)))
+        .max()
+        .unwrap_or(0)
+        .max(usize::from(u8::MAX) + 2);
+    let recip: Vec<f64> = (0..=largest)
+        .map(|x| if x == 0 { 0.0 } else { 1.0 / x as f64 })
         .collect();
     CompiledRegion {
         run_date,
@@ -457,7 +469,8 @@ pub fn compile(
         interests,
         lang_words,
         langs,
-        score_info,
+        n_langs,
+        recip,
         excl_offsets,
         excl,
         min_overlap_cells: cfg.min_overlap_minutes.div_ceil(CELL_MINUTES),

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{CompiledRegion, ScoreInfo, FLAG_GENDER_BY_NAME};
+use crate::compile::{CompiledRegion, Profile, ScoreInfo, FLAG_GENDER_BY_NAME};
 
 /// Scores are fixed-point integers: `SCORE_SCALE` is 1.0. Integers make every comparison exact
 /// and every result independent of thread count.
@@ -126,7 +126,7 @@ pub(crate) fn side_parts(
 pub fn side(region: &CompiledRegion, a: u32, b: u32) -> SideScore {
     let (a, b) = (a as usize, b as usize);
     side_parts(
-        &region.score_info[a],
+        &region.score_info(a),
         region.profiles[b].age,
         common(region.interests_of(a), region.interests_of(b)),
         common(region.langs_of(a), region.langs_of(b)),
@@ -144,13 +144,76 @@ pub(crate) fn mutual(
     overlap_cells: u32,
     w: &Weights,
 ) -> u32 {
-    let ci = common(region.interests_of(a), region.interests_of(b));
-    let cl = common(region.langs_of(a), region.langs_of(b));
-    let (ia, ib) = (&region.score_info[a], &region.score_info[b]);
-    let (age_a, age_b) = (region.profiles[a].age, region.profiles[b].age);
-    let sa = side_parts(ia, age_b, ci, cl, overlap_cells).total(w);
-    let sb = side_parts(ib, age_a, ci, cl, overlap_cells).total(w);
-    quantise(harmonic_mean(sa, sb))
+    let seeker = Seeker::new(region, a);
+    seeker.mutual(region, b, &region.profiles[b], overlap_cells, w)
+}
+
+/// One user's side of every pair it is scored in, looked up once per scan row.
+pub(crate) struct Seeker<'r> {
+    pub index: usize,
+    pub profile: Profile,
+    pub info: ScoreInfo,
+    pub interests: &'r [u64],
+    pub langs: &'r [u64],
+}
+
+impl<'r> Seeker<'r> {
+    #[inline]
+    pub(crate) fn new(region: &'r CompiledRegion, a: usize) -> Seeker<'r> {
+        Seeker {
+            index: a,
+            profile: region.profiles[a],
+            info: region.score_info(a),
+            interests: region.interests_of(a),
+            langs: region.langs_of(a),
+        }
+    }
+
+    /// An upper bound on [`Self::mutual`] from the two profiles alone: every part exact except
+    /// the shared interests, taken as the fewer of the two users' interests (the most there can
+    /// be), so the interest bitsets are not read.
+    #[inline(always)]
+    pub(crate) fn upper_bound(
+        &self,
+        region: &CompiledRegion,
+        b: usize,
+        pb: &Profile,
+        overlap_cells: u32,
+        w: &Weights,
+    ) -> u32 {
+        let ci = u32::from(self.profile.n_interests.min(pb.n_interests));
+        let cl = if region.lang_words == 1 {
+            (self.profile.lang & pb.lang).count_ones()
+        } else {
+            u32::from(region.n_langs[self.index].min(region.n_langs[b]))
+        };
+        let ib = region.score_info_of(pb, region.n_langs[b]);
+        let sa = side_parts(&self.info, pb.age, ci, cl, overlap_cells).total(w);
+        let sb = side_parts(&ib, self.profile.age, ci, cl, overlap_cells).total(w);
+        quantise(harmonic_mean(sa, sb))
+    }
+
+    /// The fixed-point mutual score with `b` (profile `pb`), given their overlap.
+    #[inline(always)]
+    pub(crate) fn mutual(
+        &self,
+        region: &CompiledRegion,
+        b: usize,
+        pb: &Profile,
+        overlap_cells: u32,
+        w: &Weights,
+    ) -> u32 {
+        let ci = common(self.interests, region.interests_of(b));
+        let cl = if region.lang_words == 1 {
+            (self.profile.lang & pb.lang).count_ones()
+        } else {
+            common(self.langs, region.langs_of(b))
+        };
+        let ib = region.score_info_of(pb, region.n_langs[b]);
+        let sa = side_parts(&self.info, pb.age, ci, cl, overlap_cells).total(w);
+        let sb = side_parts(&ib, self.profile.age, ci, cl, overlap_cells).total(w);
+        quantise(harmonic_mean(sa, sb))
+    }
 }
 
 /// Overlapping cells of two users' week masks.

@@ -76,10 +76,6 @@ struct Adjacency {
 }
 
 impl Adjacency {
-    fn values(&self, value: &[i64]) -> Vec<i64> {
-        self.arcs.iter().map(|&(_, e)| value[e as usize]).collect()
-    }
-
     /// Orders every user's arcs by value, best first (ties by edge index), so a bidder can stop
     /// scanning once no remaining arc can beat its current choices (prices are never negative).
     fn sort_by_value(&mut self, value: &[i64]) {
@@ -260,103 +256,123 @@ fn auction(
         .saturating_add(n as u64);
     // Person side: edges held (NONE = free slot).
     let mut held = vec![NONE; n * k];
-    // Object side: (bid, person, edge) per slot.
-    let mut slot_bid = vec![0i64; n * k];
-    let mut slot_person = vec![NONE; n * k];
-    let mut slot_edge = vec![NONE; n * k];
+    // Object side: K slots per object, each a held bid, in one array so an object's slots share
+    // a cache line.
+    #[derive(Clone, Copy)]
+    struct HeldBid {
+        bid: i64,
+        person: u32,
+        edge: u32,
+    }
+    let mut slots = vec![
+        HeldBid {
+            bid: 0,
+            person: NONE,
+            edge: NONE,
+        };
+        n * k
+    ];
     let mut filled = vec![0u32; n];
     let mut price = vec![0i64; n];
     let mut queued: Vec<bool> = (0..n).map(|i| !adj.of(i).is_empty()).collect();
     let mut queue: VecDeque<u32> = (0..n as u32).filter(|&i| queued[i as usize]).collect();
-    let arc_values = adj.values(value);
+    // Each person's arcs with their values inline, best first: a bid reads one contiguous run
+    // and usually stops after a few arcs.
+    let arcs: Vec<(u32, u32, i64)> = adj
+        .arcs
+        .iter()
+        .map(|&(j, e)| (j, e, value[e as usize]))
+        .collect();
     let mut bids = 0u64;
-    // The r best (object, edge, value) for a person with r free slots, plus the (r+1)-th value.
-    let mut best: Vec<(i64, u32, u32)> = Vec::with_capacity(k + 1);
-    while let Some(i) = queue.pop_front() {
-        let i = i as usize;
-        queued[i] = false;
-        let free = held[i * k..(i + 1) * k]
-            .iter()
-            .filter(|&&e| e == NONE)
-            .count();
-        if free == 0 {
-            continue;
-        }
-        best.clear();
-        let mine = &held[i * k..(i + 1) * k];
-        let (lo, hi) = (adj.offsets[i] as usize, adj.offsets[i + 1] as usize);
-        for (&(j, e), &arc_value) in adj.arcs[lo..hi].iter().zip(&arc_values[lo..hi]) {
-            if best.len() == free + 1 && arc_value <= best[free].0 {
-                // Sorted arcs: no later one can be worth more than this one before its price.
-                break;
-            }
-            let v = arc_value - price[j as usize];
-            if best.len() == free + 1 && v <= best[free].0 {
+    // The r best (value − price, object, edge, value) for a person with r free slots, plus the
+    // (r+1)-th.
+    let mut best: Vec<(i64, u32, u32, i64)> = Vec::with_capacity(k + 1);
+    {
+        while let Some(i) = queue.pop_front() {
+            let i = i as usize;
+            queued[i] = false;
+            let mine = &held[i * k..(i + 1) * k];
+            let free = mine.iter().filter(|&&e| e == NONE).count();
+            if free == 0 {
                 continue;
             }
-            if mine.contains(&e) {
-                continue;
-            }
-            // Insertion into a short list sorted by value desc (ties: first seen, i.e. adjacency order).
-            let at = best.iter().position(|b| v > b.0).unwrap_or(best.len());
-            if best.len() == free + 1 {
-                best.pop();
-            }
-            best.insert(at, (v, j, e));
-        }
-        // Competitor value: the best object not bid on now, or the outside option 0.
-        let next = if best.len() > free {
-            best[free].0.max(0)
-        } else {
-            0
-        };
-        for &(v, j, e) in best.iter().take(free) {
-            if v <= 0 {
-                break;
-            }
-            bids += 1;
-            if bids > budget {
-                return None;
-            }
-            let bid = value[e as usize] - next + eps;
-            let j = j as usize;
-            let slots = j * k..(j + 1) * k;
-            let s = if (filled[j] as usize) < k {
-                filled[j] += 1;
-                match slot_person[slots.clone()].iter().position(|&p| p == NONE) {
-                    Some(s) => j * k + s,
-                    None => continue,
+            best.clear();
+            let (lo, hi) = (adj.offsets[i] as usize, adj.offsets[i + 1] as usize);
+            for &(j, e, arc_value) in &arcs[lo..hi] {
+                if best.len() == free + 1 && arc_value <= best[free].0 {
+                    // Sorted arcs: no later one can be worth more than this one before its price.
+                    break;
                 }
+                let v = arc_value - price[j as usize];
+                if best.len() == free + 1 && v <= best[free].0 {
+                    continue;
+                }
+                if mine.contains(&e) {
+                    continue;
+                }
+                // Insertion into a short list sorted by value desc (ties: first seen, i.e. adjacency order).
+                let at = best.iter().position(|b| v > b.0).unwrap_or(best.len());
+                if best.len() == free + 1 {
+                    best.pop();
+                }
+                best.insert(at, (v, j, e, arc_value));
+            }
+            // Competitor value: the best object not bid on now, or the outside option 0.
+            let next = if best.len() > free {
+                best[free].0.max(0)
             } else {
-                // Evict the lowest bid (first such slot).
-                let mut low = j * k;
-                for s in slots.clone() {
-                    if slot_bid[s] < slot_bid[low] {
-                        low = s;
-                    }
-                }
-                let loser = slot_person[low] as usize;
-                let lost = slot_edge[low];
-                if let Some(h) = held[loser * k..(loser + 1) * k]
-                    .iter()
-                    .position(|&x| x == lost)
-                {
-                    held[loser * k + h] = NONE;
-                }
-                if !queued[loser] && loser != i {
-                    queued[loser] = true;
-                    queue.push_back(loser as u32);
-                }
-                low
+                0
             };
-            slot_bid[s] = bid;
-            slot_person[s] = i as u32;
-            slot_edge[s] = e;
-            if let Some(h) = held[i * k..(i + 1) * k].iter().position(|&x| x == NONE) {
-                held[i * k + h] = e;
-            }
-            if filled[j] as usize == k {
-                price[j] = slot_bid[slots].iter().copied().min().unwrap_or(0);
+            for &(v, j, e, arc_value) in best.iter().take(free) {
+                if v <= 0 {
+                    break;
+                }
+                bids += 1;
+                if bids > budget {
+                    return None;
+                }
+                let bid = arc_value - next + eps;
+                let j = j as usize;
+                let object = &mut slots[j * k..(j + 1) * k];
+                let s = if (filled[j] as usize) < k {
+                    filled[j] += 1;
+                    match object.iter().position(|h| h.person == NONE) {
+                        Some(s) => s,
+                        None => continue,
+                    }
+                } else {
+                    // Evict the lowest bid (first such slot).
+                    let mut low = 0;
+                    for s in 1..k {
+                        if object[s].bid < object[low].bid {
+                            low = s;
+                        }
+                    }
+                    let loser = object[low].person as usize;
+                    let lost = object[low].edge;
+                    if let Some(h) = held[loser * k..(loser + 1) * k]
+                        .iter()
+                        .position(|&x| x == lost)
+                    {
+                        held[loser * k + h] = NONE;
+                    }
+                    if !queued[loser] && loser != i {
+                        queued[loser] = true;
+                        queue.push_back(loser as u32);
+                    }
+                    low
+                };
+                object[s] = HeldBid {
+                    bid,
+                    person: i as u32,
+                    edge: e,
+                };
+                if filled[j] as usize == k {
+                    price[j] = object.iter().map(|h| h.bid).min().unwrap_or(0);
+                }
+                if let Some(h) = held[i * k..(i + 1) * k].iter().position(|&x| x == NONE) {
+                    held[i * k + h] = e;
+                }
             }
         }
     }
