@@ -254,7 +254,7 @@ fn auction(
         .bid_budget
         .saturating_mul(adj.arcs.len() as u64)
         .saturating_add(n as u64);
-    // Person side: edges held (NONE = free slot).
+    // Person side: objects held (NONE = free slot); a person has one arc to an object.
     let mut held = vec![NONE; n * k];
     // Object side: K slots per object, each a held bid, in one array so an object's slots share
     // a cache line.
@@ -278,15 +278,16 @@ fn auction(
     let mut queue: VecDeque<u32> = (0..n as u32).filter(|&i| queued[i as usize]).collect();
     // Each person's arcs with their values inline, best first: a bid reads one contiguous run
     // and usually stops after a few arcs.
-    let arcs: Vec<(u32, u32, i64)> = adj
+    // (Scores and λ are at most a few million, so a value fits an i32: 8 bytes an arc.)
+    let arcs: Vec<(u32, i32)> = adj
         .arcs
         .iter()
-        .map(|&(j, e)| (j, e, value[e as usize]))
+        .map(|&(j, e)| (j, i32::try_from(value[e as usize]).unwrap_or(i32::MAX)))
         .collect();
     let mut bids = 0u64;
-    // The r best (value − price, object, edge, value) for a person with r free slots, plus the
-    // (r+1)-th.
-    let mut best: Vec<(i64, u32, u32, i64)> = Vec::with_capacity(k + 1);
+    // The r best (value − price, object, arc position, value) for a person with r free slots,
+    // plus the (r+1)-th.
+    let mut best: Vec<(i64, u32, usize, i64)> = Vec::with_capacity(k + 1);
     {
         while let Some(i) = queue.pop_front() {
             let i = i as usize;
@@ -298,7 +299,8 @@ fn auction(
             }
             best.clear();
             let (lo, hi) = (adj.offsets[i] as usize, adj.offsets[i + 1] as usize);
-            for &(j, e, arc_value) in &arcs[lo..hi] {
+            for (pos, &(j, arc_value)) in arcs[lo..hi].iter().enumerate() {
+                let arc_value = i64::from(arc_value);
                 if best.len() == free + 1 && arc_value <= best[free].0 {
                     // Sorted arcs: no later one can be worth more than this one before its price.
                     break;
@@ -307,7 +309,7 @@ fn auction(
                 if best.len() == free + 1 && v <= best[free].0 {
                     continue;
                 }
-                if mine.contains(&e) {
+                if mine.contains(&j) {
                     continue;
                 }
                 // Insertion into a short list sorted by value desc (ties: first seen, i.e. adjacency order).
@@ -315,7 +317,7 @@ fn auction(
                 if best.len() == free + 1 {
                     best.pop();
                 }
-                best.insert(at, (v, j, e, arc_value));
+                best.insert(at, (v, j, lo + pos, arc_value));
             }
             // Competitor value: the best object not bid on now, or the outside option 0.
             let next = if best.len() > free {
@@ -323,7 +325,7 @@ fn auction(
             } else {
                 0
             };
-            for &(v, j, e, arc_value) in best.iter().take(free) {
+            for &(v, j, pos, arc_value) in best.iter().take(free) {
                 if v <= 0 {
                     break;
                 }
@@ -332,6 +334,7 @@ fn auction(
                     return None;
                 }
                 let bid = arc_value - next + eps;
+                let e = adj.arcs[pos].1;
                 let j = j as usize;
                 let object = &mut slots[j * k..(j + 1) * k];
                 let s = if (filled[j] as usize) < k {
@@ -349,10 +352,9 @@ fn auction(
                         }
                     }
                     let loser = object[low].person as usize;
-                    let lost = object[low].edge;
                     if let Some(h) = held[loser * k..(loser + 1) * k]
                         .iter()
-                        .position(|&x| x == lost)
+                        .position(|&x| x == j as u32)
                     {
                         held[loser * k + h] = NONE;
                     }
@@ -371,7 +373,7 @@ fn auction(
                     price[j] = object.iter().map(|h| h.bid).min().unwrap_or(0);
                 }
                 if let Some(h) = held[i * k..(i + 1) * k].iter().position(|&x| x == NONE) {
-                    held[i * k + h] = e;
+                    held[i * k + h] = j as u32;
                 }
             }
         }
@@ -379,9 +381,9 @@ fn auction(
 
     // Rounding: x_e = (count of copies holding e) / 2 ∈ {0, ½, 1}.
     let mut count = vec![0u8; edges.len()];
-    for &e in &held {
-        if e != NONE {
-            count[e as usize] += 1;
+    for h in &slots {
+        if h.person != NONE {
+            count[h.edge as usize] += 1;
         }
     }
     let mut chosen: Vec<bool> = count.iter().map(|&c| c == 2).collect();
