@@ -21,10 +21,19 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 }
 
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Resident memory now.
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
                 l.split_whitespace()
                     .nth(1)
                     .and_then(|kb| kb.parse::<f64>().ok())
@@ -78,7 +87,9 @@ fn single(n: usize, k: usize, seed: u64) {
         ..MatchConfig::default()
     };
     // The phases of match_region, timed one by one (wall and CPU: the machine may be shared).
-    let (region, compile_s, compile_cpu) = timed(|| compile(users, &[], run_date(), &cfg));
+    let rss_loaded = rss_mib();
+    let (region, compile_s, compile_cpu) = timed(|| compile_compact(users, &[], run_date(), &cfg));
+    let rss_compiled = rss_mib();
     let (cands, cand_s, cand_cpu) = timed(|| {
         candidate_edges(
             &region,
@@ -88,6 +99,7 @@ fn single(n: usize, k: usize, seed: u64) {
             &cfg.weights,
         )
     });
+    let rss_candidates = rss_mib();
     let (sel, select_s, select_cpu) =
         timed(|| select(region.len(), &cands.edges, &cfg.selection_config()));
     let (sugg, reasons_s, reasons_cpu) = timed(|| suggestions(&region, &sel.pairs));
@@ -122,7 +134,7 @@ fn single(n: usize, k: usize, seed: u64) {
 \"feasible_pairs\":{},\"candidate_edges\":{},\"selected\":{},\"suggestions\":{},\"users_with_partner\":{with_partner},\
 \"covered\":{},\"total_score\":{:.1},\"upper_bound\":{:.1},\"candidate_bound\":{:.1},\"score_vs_candidate_bound\":{:.4},\
 \"bids\":{},\"fell_back\":{},\"greedy_score\":{:.1},\"greedy_vs_auction\":{:.4},\"greedy_covered\":{},\"greedy_select_s\":{greedy_s:.3},\
-\"greedy_select_cpu_s\":{greedy_cpu:.2},\"peak_rss_mib\":{:.0}}}",
+\"greedy_select_cpu_s\":{greedy_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"rss_candidates_mib\":{rss_candidates:.0},\"peak_rss_mib\":{:.0}}}",
         region.len(),
         compile_s + cand_s + select_s + reasons_s,
         cands.pairs_scanned,

@@ -68,7 +68,10 @@ pub(crate) struct Group {
 pub struct CompiledRegion {
     pub(crate) run_date: NaiveDate,
     pub(crate) week_start_utc: DateTime<Utc>,
+    /// The parsed records, in index order: kept by [`compile`], empty after [`compile_compact`].
     pub(crate) users: Vec<User>,
+    /// What suggestions, reasons and the exact rules need of each user, in either case.
+    pub(crate) cols: Columns,
     pub(crate) profiles: Vec<Profile>,
     pub(crate) groups: Vec<Group>,
     pub(crate) group_of: Vec<u32>,
@@ -89,22 +92,80 @@ pub struct CompiledRegion {
     pub(crate) input_users: usize,
 }
 
+/// A list per user, flattened: user i's items are `items[end[i-1]..end[i]]`.
+#[derive(Debug, Default)]
+pub(crate) struct Lists {
+    items: Vec<u32>,
+    end: Vec<u32>,
+}
+
+impl Lists {
+    fn push(&mut self, list: impl IntoIterator<Item = u32>) {
+        self.items.extend(list);
+        self.end.push(self.items.len() as u32);
+    }
+    pub(crate) fn of(&self, i: usize) -> &[u32] {
+        let start = if i == 0 { 0 } else { self.end[i - 1] as usize };
+        &self.items[start..self.end[i] as usize]
+    }
+}
+
+/// The parts of the records that outlive compilation, as ids and flat arrays (about 70 bytes a
+/// user instead of about 1.2 KB of parsed strings).
+#[derive(Debug, Default)]
+pub(crate) struct Columns {
+    ids: String,
+    id_end: Vec<u32>,
+    pub(crate) timezone: Vec<Tz>,
+    pub(crate) region: Vec<u32>,
+    /// Gender ids in a dictionary of every gender named (own or sought).
+    gender: Vec<u32>,
+    /// Sought gender ids; `seeks_anyone` when the record names none.
+    seek: Lists,
+    seeks_anyone: Vec<bool>,
+    /// Interest and language ids in record order (for the reasons), into the names below.
+    pub(crate) interest_list: Lists,
+    pub(crate) lang_list: Lists,
+    pub(crate) interest_names: Vec<String>,
+    pub(crate) language_names: Vec<String>,
+}
+
 impl CompiledRegion {
     /// Number of compiled (active, unique) users.
     pub fn len(&self) -> usize {
-        self.users.len()
+        self.profiles.len()
     }
     /// Whether no user was compiled.
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.profiles.is_empty()
     }
-    /// The compiled users, in index order.
+    /// The compiled users, in index order; empty when the region was built by
+    /// [`compile_compact`], which drops the records (use [`Self::user_id`]).
     pub fn users(&self) -> &[User] {
         &self.users
     }
-    /// The user at a user index.
+    /// Whether the parsed records were kept ([`compile`]) or dropped ([`compile_compact`]).
+    pub fn has_records(&self) -> bool {
+        self.users.len() == self.profiles.len()
+    }
+    /// The user at a user index. Panics when the region was built by [`compile_compact`]
+    /// (check [`Self::has_records`], or use [`Self::user_id`], which always works).
     pub fn user(&self, index: u32) -> &User {
         &self.users[index as usize]
+    }
+    /// The `user_id` of the user at a user index.
+    pub fn user_id(&self, index: u32) -> &str {
+        let i = index as usize;
+        let start = if i == 0 {
+            0
+        } else {
+            self.cols.id_end[i - 1] as usize
+        };
+        &self.cols.ids[start..self.cols.id_end[i] as usize]
+    }
+    /// The IANA time zone of the user at a user index.
+    pub fn timezone(&self, index: u32) -> Tz {
+        self.cols.timezone[index as usize]
     }
     /// The UTC week mask of a user.
     pub fn week_mask(&self, index: u32) -> &WeekMask {
@@ -152,15 +213,11 @@ impl CompiledRegion {
     }
     /// Whether each one's gender is in the other's sought genders, by name (the exact rule).
     pub(crate) fn genders_accept(&self, a: usize, b: usize) -> bool {
-        let (ua, ub) = (&self.users[a], &self.users[b]);
-        let accepts = |seeker: &User, other: &User| {
-            seeker
-                .seeking
-                .genders
-                .as_ref()
-                .is_none_or(|g| g.contains(&other.gender))
+        let c = &self.cols;
+        let accepts = |seeker: usize, other: usize| {
+            c.seeks_anyone[seeker] || c.seek.of(seeker).contains(&c.gender[other])
         };
-        accepts(ua, ub) && accepts(ub, ua)
+        accepts(a, b) && accepts(b, a)
     }
 }
 
@@ -243,12 +300,36 @@ fn set_bits(words: &mut [u64], ids: impl Iterator<Item = u32>) {
 
 /// Compiles the active users (inactive ones are dropped; of two records with one id, the first in
 /// id-sorted, then input order is kept) for `run_date`, with the exclusions from blocks and from
-/// `history` pairs dated within the `history_days` days before the run date.
+/// `history` pairs dated within the `history_days` days before the run date. The parsed records
+/// are kept ([`CompiledRegion::user`]); [`compile_compact`] is the same without them.
 pub fn compile(
     users: Vec<User>,
     history: &[HistoryPair],
     run_date: NaiveDate,
     cfg: &MatchConfig,
+) -> CompiledRegion {
+    compile_with(users, history, run_date, cfg, true)
+}
+
+/// [`compile`], dropping the parsed records once compiled: everything the scan, the selection,
+/// [`crate::suggestions`] and [`crate::reasons`] need stays, as ids and flat arrays, which at a
+/// million users is about 70 MB instead of about 1.2 GB. [`CompiledRegion::users`] is then
+/// empty; [`CompiledRegion::user_id`] gives the ids.
+pub fn compile_compact(
+    users: Vec<User>,
+    history: &[HistoryPair],
+    run_date: NaiveDate,
+    cfg: &MatchConfig,
+) -> CompiledRegion {
+    compile_with(users, history, run_date, cfg, false)
+}
+
+fn compile_with(
+    users: Vec<User>,
+    history: &[HistoryPair],
+    run_date: NaiveDate,
+    cfg: &MatchConfig,
+    keep_records: bool,
 ) -> CompiledRegion {
     let input_users = users.len();
     let mut active: Vec<User> = Vec::with_capacity(users.len());
@@ -458,10 +539,57 @@ pub fn compile(
     let recip: Vec<f64> = (0..=largest)
         .map(|x| if x == 0 { 0.0 } else { 1.0 / x as f64 })
         .collect();
+    // The columns that outlive the records.
+    let mut gender_names: HashMap<&str, u32> = HashMap::new();
+    fn gender_id<'u>(names: &mut HashMap<&'u str, u32>, g: &'u str) -> u32 {
+        let next = names.len() as u32;
+        *names.entry(g).or_insert(next)
+    }
+    let mut cols = Columns {
+        interest_names,
+        language_names,
+        ..Columns::default()
+    };
+    for (u, key) in users.iter().zip(&keys) {
+        cols.ids.push_str(&u.user_id);
+        cols.id_end.push(cols.ids.len() as u32);
+        cols.timezone.push(u.timezone);
+        cols.region.push(key.region);
+        cols.gender.push(gender_id(&mut gender_names, &u.gender));
+        match &u.seeking.genders {
+            None => {
+                cols.seeks_anyone.push(true);
+                cols.seek.push([]);
+            }
+            Some(list) => {
+                cols.seeks_anyone.push(false);
+                let ids: Vec<u32> = list
+                    .iter()
+                    .map(|g| gender_id(&mut gender_names, g))
+                    .collect();
+                cols.seek.push(ids);
+            }
+        }
+        cols.interest_list.push(
+            u.interests
+                .iter()
+                .filter_map(|x| interest_ids.get(x.as_str()).copied()),
+        );
+        cols.lang_list.push(
+            u.languages
+                .iter()
+                .filter_map(|x| lang_ids.get(x.as_str()).copied()),
+        );
+    }
+    drop(gender_names);
+    drop(interest_ids);
+    drop(lang_ids);
+    let users = if keep_records { users } else { Vec::new() };
     CompiledRegion {
         run_date,
         week_start_utc: week_start,
         users,
+        cols,
         profiles,
         groups,
         group_of,

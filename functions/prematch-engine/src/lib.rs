@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use candidates::{candidate_edges, feasible_graph, CandidateSet, Edge};
 pub use chrono::NaiveDate;
-pub use compile::{compile, week_mask, CompiledRegion, WeekMask, CELL_MINUTES};
+pub use compile::{compile, compile_compact, week_mask, CompiledRegion, WeekMask, CELL_MINUTES};
 pub use model::{parse_user, Rejection, RejectionKind, Seeking, Slot, User, Weekday};
 pub use owners::owner_candidates;
 pub use reasons::{reasons, LocalWindow, Reasons, SharedTime};
@@ -187,7 +187,8 @@ pub fn match_region(
     cfg: &MatchConfig,
 ) -> RegionOutcome {
     let t = Instant::now();
-    let region = compile(users, history, run_date, cfg);
+    // The records are not needed after compiling (the ids and names stay in compact columns).
+    let region = compile_compact(users, history, run_date, cfg);
     let compile_ms = ms(t);
 
     let t = Instant::now();
@@ -249,14 +250,14 @@ pub fn suggestions(region: &CompiledRegion, pairs: &[Edge]) -> Vec<Suggestion> {
     let mut out: Vec<Suggestion> = pairs
         .iter()
         .map(|e| {
-            let (x, y) = if region.user(e.a).user_id <= region.user(e.b).user_id {
+            let (x, y) = if region.user_id(e.a) <= region.user_id(e.b) {
                 (e.a, e.b)
             } else {
                 (e.b, e.a)
             };
             Suggestion {
-                a: region.user(x).user_id.clone(),
-                b: region.user(y).user_id.clone(),
+                a: region.user_id(x).to_string(),
+                b: region.user_id(y).to_string(),
                 score: f64::from(e.score) / f64::from(SCORE_SCALE),
                 reasons: reasons(region, x, y),
             }

@@ -84,9 +84,17 @@ pub(crate) fn runs(mask: &[u64]) -> Vec<(u32, u32)> {
     out
 }
 
+/// The names of the ids in `list` (one user's, in record order) whose bit is set in `other`
+/// (the other user's bitset).
+fn shared(list: &[u32], other: &[u64], names: &[String]) -> Vec<String> {
+    list.iter()
+        .filter(|&&id| other[(id / 64) as usize] >> (id % 64) & 1 == 1)
+        .map(|&id| names[id as usize].clone())
+        .collect()
+}
+
 /// The reasons for suggesting users `a` and `b` (user indices) to each other.
 pub fn reasons(region: &CompiledRegion, a: u32, b: u32) -> Reasons {
-    let (ua, ub) = (region.user(a), region.user(b));
     let (ma, mb) = (region.week_mask(a), region.week_mask(b));
     let both: Vec<u64> = ma.iter().zip(mb).map(|(x, y)| x & y).collect();
     let week = region.week_start_utc();
@@ -97,26 +105,24 @@ pub fn reasons(region: &CompiledRegion, a: u32, b: u32) -> Reasons {
             let end = start + Duration::minutes(i64::from(len * CELL_MINUTES));
             SharedTime {
                 minutes: len * CELL_MINUTES,
-                a: local(ua.timezone, start, end),
-                b: local(ub.timezone, start, end),
+                a: local(region.timezone(a), start, end),
+                b: local(region.timezone(b), start, end),
             }
         })
         .collect();
     Reasons {
         overlap_minutes: times.iter().map(|t| t.minutes).sum(),
         times,
-        interests: ua
-            .interests
-            .iter()
-            .filter(|x| ub.interests.contains(x))
-            .cloned()
-            .collect(),
-        languages: ua
-            .languages
-            .iter()
-            .filter(|x| ub.languages.contains(x))
-            .cloned()
-            .collect(),
+        interests: shared(
+            region.cols.interest_list.of(a as usize),
+            region.interests_of(b as usize),
+            &region.cols.interest_names,
+        ),
+        languages: shared(
+            region.cols.lang_list.of(a as usize),
+            region.langs_of(b as usize),
+            &region.cols.language_names,
+        ),
     }
 }
 

@@ -229,9 +229,8 @@ pub fn feasible(region: &CompiledRegion, a: u32, b: u32) -> bool {
     if a == b || a >= region.len() || b >= region.len() {
         return false;
     }
-    let (ua, ub) = (&region.users[a], &region.users[b]);
     let (pa, pb) = (&region.profiles[a], &region.profiles[b]);
-    ua.region == ub.region
+    region.cols.region[a] == region.cols.region[b]
         && region.genders_accept(a, b)
         && pa.age_min <= pb.age
         && pb.age <= pa.age_max

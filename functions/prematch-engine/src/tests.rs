@@ -488,3 +488,59 @@ proptest! {
         prop_assert!((2..=6).contains(&cells), "{cells}");
     }
 }
+
+#[test]
+fn compact_region_explains_and_checks_pairs_exactly_like_the_full_one() {
+    // GIVEN a generated region, some of its users' pairs in recent history
+    let users: Vec<User> = prematch_gen::generate(&prematch_gen::GenConfig {
+        users: 1_200,
+        regions: 2,
+        seed: 5,
+        malformed_per_mille: 0,
+    })
+    .filter_map(|line| line.value)
+    .filter_map(|v| parse_user(&v).ok())
+    .collect();
+    let history: Vec<HistoryPair> = users
+        .windows(2)
+        .step_by(7)
+        .map(|w| HistoryPair {
+            a: w[0].user_id.clone(),
+            b: w[1].user_id.clone(),
+            date: run_date() - chrono::Days::new(3),
+        })
+        .collect();
+    let cfg = MatchConfig::default();
+    // WHEN it is compiled with and without the parsed records
+    let full = compile(users.clone(), &history, run_date(), &cfg);
+    let compact = compile_compact(users, &history, run_date(), &cfg);
+    // THEN only the full one keeps the records, and ids, time zones, rules, scores, candidate
+    // edges and the explained suggestions are the same
+    assert!(full.has_records() && !compact.has_records());
+    assert!(compact.users().is_empty());
+    assert_eq!(full.len(), compact.len());
+    for i in 0..full.len() as u32 {
+        assert_eq!(compact.user_id(i), full.user(i).user_id);
+        assert_eq!(compact.timezone(i), full.user(i).timezone);
+    }
+    let n = full.len() as u32;
+    for a in (0..n).step_by(13) {
+        for b in (0..n).step_by(17) {
+            assert_eq!(
+                score_pair(&full, a, b, &cfg.weights),
+                score_pair(&compact, a, b, &cfg.weights)
+            );
+        }
+    }
+    let (c, k) = (cfg.candidates_per_user(), cfg.suggestions_per_user);
+    let edges = candidate_edges(&full, 0..n, c, k, &cfg.weights).edges;
+    assert_eq!(
+        edges,
+        candidate_edges(&compact, 0..n, c, k, &cfg.weights).edges
+    );
+    let picked = select(full.len(), &edges, &cfg.selection_config()).pairs;
+    assert!(!picked.is_empty());
+    let explained = suggestions(&compact, &picked);
+    assert_eq!(suggestions(&full, &picked), explained);
+    assert!(explained.iter().any(|s| !s.reasons.interests.is_empty()));
+}
