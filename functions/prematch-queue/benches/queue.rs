@@ -3,8 +3,11 @@
 //! `cargo bench -p prematch-queue --bench queue` (needs `npm ci --prefix tests/compat`).
 //! Env: `BENCH_JOBS` (default 20000), `BENCH_CONCURRENCY` (default "1,10,50"), `BENCH_RUNS` (median
 //! of, default 3), `BENCH_PREFETCH`
-//! (default: jobs claimed ahead = max(64 - concurrency, concurrency)), `BENCH_BATCH` (default 64).
-//! Prints jobs/s for each side, the ratio, bulk add rates, and Redis CPU and script calls per job.
+//! (default: jobs claimed ahead = max(64 - concurrency, concurrency)), `BENCH_BATCH` (default 64),
+//! `BENCH_SKIP_NODE` (ours only), `BENCH_STATS` (per-command calls and µs per job on stderr, from
+//! `INFO commandstats`; commands run inside scripts are counted on their own and in the script's µs).
+//! Prints jobs/s for each side, the ratio, bulk add rates, Redis CPU (`INFO cpu`), script calls and
+//! Redis commands per job, and the draining client's own CPU per job (Node's includes its start-up).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
@@ -28,8 +31,8 @@ fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// Redis CPU seconds (user + sys) and per-command call counts, from INFO.
-fn redis_usage(port: u16) -> (f64, HashMap<String, u64>) {
+/// Redis CPU seconds (user + sys) and per-command (calls, usec), from INFO.
+fn redis_usage(port: u16) -> (f64, HashMap<String, (u64, u64)>) {
     let cpu = cli(port, &["INFO", "cpu"]);
     let mut used = 0.0;
     for line in cpu.lines() {
@@ -43,37 +46,80 @@ fn redis_usage(port: u16) -> (f64, HashMap<String, u64>) {
     for line in cli(port, &["INFO", "commandstats"]).lines() {
         if let Some(rest) = line.trim().strip_prefix("cmdstat_") {
             if let Some((name, stats)) = rest.split_once(':') {
-                let n = stats
-                    .split(',')
-                    .find_map(|kv| kv.strip_prefix("calls="))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                calls.insert(name.to_string(), n);
+                let field = |f: &str| -> u64 {
+                    stats
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix(f))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0)
+                };
+                calls.insert(name.to_string(), (field("calls="), field("usec=")));
             }
         }
     }
     (used, calls)
 }
 
+/// CPU seconds of this process and of its waited-for children (the Node bench), from /proc/self/stat
+/// (clock ticks of 10 ms: good enough over a drain of a few hundred ms or more).
+fn client_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime is field 14 of the whole line.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let tick = 100.0;
+    let at = |i: usize| f.get(i).copied().unwrap_or(0.0) / tick;
+    // rest[0] is field 3 (state): utime=14 -> 11, stime=15 -> 12, cutime=16 -> 13, cstime=17 -> 14.
+    (at(11) + at(12), at(13) + at(14))
+}
+
 struct Usage {
     cpu_us_per_job: f64,
     calls_per_job: f64,
+    /// CPU of the draining client (the Node process, or this one), µs per job.
+    client_us_per_job: f64,
 }
 
 fn usage_between(
-    before: &(f64, HashMap<String, u64>),
-    after: &(f64, HashMap<String, u64>),
+    before: &(f64, HashMap<String, (u64, u64)>),
+    after: &(f64, HashMap<String, (u64, u64)>),
     jobs: u64,
 ) -> Usage {
     let calls: u64 = after
         .1
         .iter()
         .filter(|(k, _)| k.as_str() != "info")
-        .map(|(k, v)| v - before.1.get(k).copied().unwrap_or(0))
+        .map(|(k, v)| v.0 - before.1.get(k).map_or(0, |b| b.0))
         .sum();
+    if std::env::var("BENCH_STATS").is_ok() {
+        // Per command: calls and usec per job (commands run inside scripts are counted on their own,
+        // and also inside the script's usec).
+        let mut rows: Vec<(String, f64, f64)> = after
+            .1
+            .iter()
+            .filter(|(k, _)| k.as_str() != "info")
+            .map(|(k, v)| {
+                let b = before.1.get(k).copied().unwrap_or((0, 0));
+                (
+                    k.clone(),
+                    (v.0 - b.0) as f64 / jobs as f64,
+                    (v.1 - b.1) as f64 / jobs as f64,
+                )
+            })
+            .filter(|r| r.1 > 0.0)
+            .collect();
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        for (k, c, u) in rows {
+            eprintln!("    {k:<18} calls/job {c:>7.3}  usec/job {u:>7.2}");
+        }
+    }
     Usage {
         cpu_us_per_job: (after.0 - before.0) * 1e6 / jobs as f64,
         calls_per_job: calls as f64 / jobs as f64,
+        client_us_per_job: 0.0,
     }
 }
 
@@ -178,10 +224,10 @@ async fn main() {
     let ours_add = jobs as f64 / t.elapsed().as_secs_f64();
     println!("bulk add: BullMQ addBulk {node_add:.0} jobs/s, ours add_bulk {ours_add:.0} jobs/s ({:.2}x)", ours_add / node_add);
     println!();
-    println!("| concurrency | BullMQ Node jobs/s (runs) | ours jobs/s (runs) | ours/BullMQ | Redis CPU µs/job BullMQ | ours | script calls/job BullMQ | ours | Redis commands/job BullMQ | ours |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let scripts = |u: &(f64, HashMap<String, u64>)| {
-        u.1.get("evalsha").copied().unwrap_or(0) + u.1.get("eval").copied().unwrap_or(0)
+    println!("| concurrency | BullMQ Node jobs/s (runs) | ours jobs/s (runs) | ours/BullMQ | Redis CPU µs/job BullMQ | ours | script calls/job BullMQ | ours | Redis commands/job BullMQ | ours | client CPU µs/job BullMQ | ours |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let scripts = |u: &(f64, HashMap<String, (u64, u64)>)| {
+        u.1.get("evalsha").map_or(0, |v| v.0) + u.1.get("eval").map_or(0, |v| v.0)
     };
     for &c in &concurrencies {
         // The same jobs for both sides: added by us, drained by BullMQ's Worker, then by ours.
@@ -195,6 +241,7 @@ async fn main() {
                         Usage {
                             cpu_us_per_job: 0.0,
                             calls_per_job: 0.0,
+                            client_us_per_job: 0.0,
                         },
                         0.0,
                     ));
@@ -214,6 +261,7 @@ async fn main() {
                     .await
                     .unwrap();
                 let before = redis_usage(port);
+                let cpu_before = client_cpu();
                 let jps = if side == "node" {
                     node_bench(&[
                         "--queue",
@@ -258,8 +306,18 @@ async fn main() {
                     }
                     jobs as f64 / t.elapsed().as_secs_f64()
                 };
+                let cpu_after = client_cpu();
                 let after = redis_usage(port);
-                let usage = usage_between(&before, &after, jobs as u64);
+                if std::env::var("BENCH_STATS").is_ok() {
+                    eprintln!("  {side} c={c}: Redis commands");
+                }
+                let mut usage = usage_between(&before, &after, jobs as u64);
+                let client = if side == "node" {
+                    cpu_after.1 - cpu_before.1
+                } else {
+                    cpu_after.0 - cpu_before.0
+                };
+                usage.client_us_per_job = client * 1e6 / jobs as f64;
                 row.push((
                     jps,
                     usage,
@@ -283,7 +341,7 @@ async fn main() {
         let runs = (all(0), all(1));
         let (n, o) = (median(0), median(1));
         println!(
-            "| {c} | {:.0} ({}) | {:.0} ({}) | {:.2}x | {:.1} | {:.1} | {:.3} | {:.3} | {:.1} | {:.1} |",
+            "| {c} | {:.0} ({}) | {:.0} ({}) | {:.2}x | {:.1} | {:.1} | {:.3} | {:.3} | {:.1} | {:.1} | {:.1} | {:.1} |",
             n.0,
             runs.0,
             o.0,
@@ -294,7 +352,9 @@ async fn main() {
             n.2,
             o.2,
             n.1.calls_per_job,
-            o.1.calls_per_job
+            o.1.calls_per_job,
+            n.1.client_us_per_job,
+            o.1.client_us_per_job
         );
     }
     println!("Redis-bound ceiling = 1e6 / (Redis CPU µs per job) jobs/s on one Redis core.");

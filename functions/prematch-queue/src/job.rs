@@ -143,9 +143,8 @@ pub struct Job {
     pub parent_key: Option<String>,
 }
 
-fn num(h: &HashMap<String, String>, k: &str) -> Option<u64> {
-    h.get(k)
-        .and_then(|v| v.parse::<f64>().ok())
+fn num(v: Option<&str>) -> Option<u64> {
+    v.and_then(|v| v.parse::<f64>().ok())
         .map(|f| f.max(0.0) as u64)
 }
 
@@ -155,8 +154,24 @@ impl Job {
         if h.is_empty() {
             return Ok(None);
         }
+        Job::from_fields(id, |k| h.get(k).map(String::as_str))
+    }
+
+    /// Parses a job hash given as the flat field/value list HGETALL returns (the worker's hot path:
+    /// no map is built). `None` when the list is empty (no such job).
+    pub(crate) fn from_pairs(id: &str, pairs: &[(&str, &str)]) -> Result<Option<Job>, QueueError> {
+        if pairs.is_empty() {
+            return Ok(None);
+        }
+        Job::from_fields(id, |k| pairs.iter().find(|(f, _)| *f == k).map(|(_, v)| *v))
+    }
+
+    fn from_fields<'a>(
+        id: &str,
+        get: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<Option<Job>, QueueError> {
         let json = |field: &'static str| -> Result<Option<Value>, QueueError> {
-            match h.get(field) {
+            match get(field) {
                 None => Ok(None),
                 Some(s) => {
                     serde_json::from_str(s)
@@ -186,28 +201,29 @@ impl Job {
                 .collect(),
             _ => Vec::new(),
         };
+        let text = |k: &str| get(k).map(str::to_string);
         Ok(Some(Job {
             id: id.to_string(),
-            name: h.get("name").cloned().unwrap_or_default(),
+            name: text("name").unwrap_or_default(),
             data: json("data")?.unwrap_or(Value::Object(Default::default())),
             opts,
             opts_json,
-            timestamp: num(h, "timestamp").unwrap_or(0),
-            delay: num(h, "delay").unwrap_or(0),
-            priority: num(h, "priority").unwrap_or(0) as u32,
-            processed_on: num(h, "processedOn"),
-            finished_on: num(h, "finishedOn"),
-            attempts_made: num(h, "attemptsMade")
-                .or_else(|| num(h, "atm"))
+            timestamp: num(get("timestamp")).unwrap_or(0),
+            delay: num(get("delay")).unwrap_or(0),
+            priority: num(get("priority")).unwrap_or(0) as u32,
+            processed_on: num(get("processedOn")),
+            finished_on: num(get("finishedOn")),
+            attempts_made: num(get("attemptsMade"))
+                .or_else(|| num(get("atm")))
                 .unwrap_or(0) as u32,
-            attempts_started: num(h, "ats").unwrap_or(0) as u32,
-            stalled_counter: num(h, "stc").unwrap_or(0) as u32,
+            attempts_started: num(get("ats")).unwrap_or(0) as u32,
+            stalled_counter: num(get("stc")).unwrap_or(0) as u32,
             progress: json("progress")?,
             return_value: json("returnvalue")?,
-            failed_reason: h.get("failedReason").cloned(),
+            failed_reason: text("failedReason"),
             stacktrace,
-            deferred_failure: h.get("defa").cloned(),
-            parent_key: h.get("parentKey").cloned(),
+            deferred_failure: text("defa"),
+            parent_key: text("parentKey"),
         }))
     }
 }

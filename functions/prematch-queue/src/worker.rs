@@ -275,7 +275,12 @@ struct ClaimReply {
     rate_limit_ttl: u64,
     next_delayed_ms: u64,
     state: i64,
+    /// Claimed jobs (id, token) as the script returned them; `Worker::load` reads their hashes.
+    ids: Vec<(String, String)>,
     jobs: Vec<Claimed>,
+    /// Claimed (locked by us) but their hashes could not be read (Redis unreachable): the drain
+    /// releases them to the front of wait.
+    unloaded: Vec<(String, String)>,
 }
 
 /// One outcome to send to finish.lua.
@@ -432,19 +437,7 @@ impl Worker {
                 // Out of budget: hand unstarted jobs back to the front of the queue at once.
                 // In reverse: each release pushes to the front, so the first claimed ends up first again.
                 for c in ready.drain(..).rev() {
-                    pending.push(Entry {
-                        id: c.id,
-                        token: c.token,
-                        kind: "w",
-                        value: String::new(),
-                        stacktrace: String::new(),
-                        keep: (-1, 0, 0),
-                        attempts: 0,
-                        extra: String::new(),
-                        dead: None,
-                        timed_out: false,
-                        atm_next: None,
-                    });
+                    pending.push(release_entry(c.id, c.token));
                 }
             }
             while running.len() < o.concurrency {
@@ -548,6 +541,20 @@ impl Worker {
                         s.timed_out += 1;
                     }
                     pending.push(*e);
+                    // Take every other job that is already done in the same turn of the loop
+                    // (short jobs finish in bursts). Polling without a waker loses nothing: the
+                    // select below polls `running` again before the task parks.
+                    while pending.len() < o.batch_size {
+                        match running.next().now_or_never() {
+                            Some(Some(e)) => {
+                                if e.timed_out {
+                                    s.timed_out += 1;
+                                }
+                                pending.push(e);
+                            }
+                            _ => break,
+                        }
+                    }
                 }
                 Event::Call(result, entries, asked) => {
                     claiming = claiming.saturating_sub(asked);
@@ -582,6 +589,13 @@ impl Worker {
                                 for j in c.jobs {
                                     held.insert(j.id.clone(), j.token.clone());
                                     ready.push_back(j);
+                                }
+                                // Claimed but unreadable for now: hand them back (fenced, no
+                                // attempt counted) rather than fail them.
+                                for (id, token) in c.unloaded {
+                                    held.insert(id.clone(), token.clone());
+                                    oldest_pending.get_or_insert(Instant::now());
+                                    pending.push(release_entry(id, token));
                                 }
                                 if got > 0 {
                                     idle_since = None;
@@ -938,7 +952,10 @@ impl Worker {
             match run::<RedisValue, _, _>(&q.scripts.claim, &q.client, q.keys.worker_keys(), args)
                 .await
             {
-                Ok(v) => parse_claim(v).map(|c| (None, Some(c))),
+                Ok(v) => match parse_claim(v, &self.token_base, seq) {
+                    Ok(c) => Ok((None, Some(self.load(c).await))),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             }
         } else {
@@ -955,28 +972,64 @@ impl Worker {
                 wdur.to_string(),
             ]);
             for e in &entries {
-                args.extend([
-                    e.id.clone(),
-                    e.token.clone(),
-                    e.kind.to_string(),
-                    e.value.clone(),
-                    e.stacktrace.clone(),
-                    e.keep.0.to_string(),
-                    e.keep.1.to_string(),
-                    e.keep.2.to_string(),
-                    e.attempts.to_string(),
-                    e.extra.clone(),
-                    e.atm_next.map(|a| a.to_string()).unwrap_or_default(),
-                ]);
+                push_entry_args(&mut args, e);
             }
             match run::<RedisValue, _, _>(&q.scripts.finish, &q.client, q.keys.worker_keys(), args)
                 .await
             {
-                Ok(v) => parse_finish(v, entries.len()),
+                Ok(v) => match parse_finish(v, entries.len(), &self.token_base, seq) {
+                    Ok((codes, Some(c))) => Ok((codes, Some(self.load(c).await))),
+                    other => other,
+                },
                 Err(e) => Err(e),
             }
         };
         Event::Call(result, entries, n)
+    }
+
+    /// Reads the hashes of the jobs a claim returned, with one pipelined HGETALL each (cheaper for
+    /// Redis than reading them inside the script). The jobs are locked by us, so nobody else moves
+    /// them meanwhile. If Redis cannot be reached, the jobs go to `unloaded` (released by the drain).
+    async fn load(&self, mut c: ClaimReply) -> ClaimReply {
+        if c.ids.is_empty() {
+            return c;
+        }
+        let q = &self.queue.inner;
+        let p = q.client.pipeline();
+        for (id, _) in &c.ids {
+            if let Err(e) = p.hgetall::<(), _>(q.keys.job(id)).await {
+                tracing::warn!(error = %e, "reading claimed jobs failed; releasing them");
+                c.unloaded = std::mem::take(&mut c.ids);
+                return c;
+            }
+        }
+        // Raw replies: fred would otherwise build a map per job only for us to copy it.
+        let hashes = p.try_all::<RedisValue>().await;
+        let ids = std::mem::take(&mut c.ids);
+        if hashes.len() != ids.len() || hashes.iter().any(|h| h.is_err()) {
+            if let Some(Err(e)) = hashes.iter().find(|h| h.is_err()) {
+                tracing::warn!(error = %e, "reading claimed jobs failed; releasing them");
+            }
+            c.unloaded = ids;
+            return c;
+        }
+        c.jobs = ids
+            .into_iter()
+            .zip(hashes)
+            .map(|((id, token), h)| {
+                let job = match h.map_err(QueueError::from).and_then(|h| parse_job(&id, &h)) {
+                    Ok(Some(job)) => Ok(job),
+                    Ok(None) => Err(QueueError::MalformedJob {
+                        id: id.clone(),
+                        field: "hash",
+                        detail: "job hash is missing".into(),
+                    }),
+                    Err(e) => Err(e),
+                };
+                Claimed { id, token, job }
+            })
+            .collect();
+        c
     }
 
     async fn extend_locks(&self, pairs: Vec<(String, String)>) -> Result<Vec<String>, QueueError> {
@@ -1083,7 +1136,101 @@ fn protocol(detail: impl Into<String>) -> QueueError {
     }
 }
 
-fn parse_claim(v: RedisValue) -> Result<ClaimReply, QueueError> {
+/// Parses one HGETALL reply (a flat field/value array, or a map) into a job without copying it
+/// into a map first. Values that are not text (never written by BullMQ or us) are skipped.
+fn parse_job(id: &str, v: &RedisValue) -> Result<Option<Job>, QueueError> {
+    fn text(v: &RedisValue) -> Option<&str> {
+        match v {
+            RedisValue::String(s) => Some(&**s),
+            RedisValue::Bytes(b) => std::str::from_utf8(b).ok(),
+            _ => None,
+        }
+    }
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
+    match v {
+        RedisValue::Array(a) => {
+            for kv in a.chunks(2) {
+                if let [k, v] = kv {
+                    if let (Some(k), Some(v)) = (text(k), text(v)) {
+                        pairs.push((k, v));
+                    }
+                }
+            }
+        }
+        RedisValue::Map(m) => {
+            for (k, v) in m.iter() {
+                if let (Some(k), Some(v)) = (k.as_str(), text(v)) {
+                    pairs.push((k, v));
+                }
+            }
+        }
+        RedisValue::Null => {}
+        other => {
+            return Err(protocol(format!(
+                "job {id}: HGETALL replied {:?}",
+                other.kind()
+            )))
+        }
+    }
+    Job::from_pairs(id, &pairs)
+}
+
+/// A "w" entry: hand a claimed, unstarted job back to the front of wait (no attempt counted).
+fn release_entry(id: String, token: String) -> Entry {
+    Entry {
+        id,
+        token,
+        kind: "w",
+        value: String::new(),
+        stacktrace: String::new(),
+        keep: (-1, 0, 0),
+        attempts: 0,
+        extra: String::new(),
+        dead: None,
+        timed_out: false,
+        atm_next: None,
+    }
+}
+
+/// Appends one entry in finish.lua's variable-length layout (see its header): the common case, a
+/// completion that keeps the job and has no flow parent, takes 5 fields instead of 9.
+fn push_entry_args(args: &mut Vec<String>, e: &Entry) {
+    let atm = || e.atm_next.map(|a| a.to_string()).unwrap_or_default();
+    let plain_completion = e.kind == "c" && e.keep == (-1, 0, 0) && e.extra.is_empty();
+    let kind = if plain_completion { "C" } else { e.kind };
+    args.extend([
+        kind.to_string(),
+        e.id.clone(),
+        e.token.clone(),
+        e.value.clone(),
+    ]);
+    match kind {
+        "C" => args.push(atm()),
+        "c" => args.extend([
+            atm(),
+            e.keep.0.to_string(),
+            e.keep.1.to_string(),
+            e.keep.2.to_string(),
+            e.extra.clone(),
+        ]),
+        "f" => args.extend([
+            atm(),
+            e.stacktrace.clone(),
+            e.keep.0.to_string(),
+            e.keep.1.to_string(),
+            e.keep.2.to_string(),
+            e.attempts.to_string(),
+            e.extra.clone(),
+        ]),
+        "w" => {}
+        // "d" (extra = delay ms) and "r" (extra = "1" for lifo).
+        _ => args.extend([e.stacktrace.clone(), e.extra.clone()]),
+    }
+}
+
+/// Parses a claim reply; the i-th job's token is `{token_base}:{seq + i}` (the script builds the same
+/// tokens and does not send them back).
+fn parse_claim(v: RedisValue, token_base: &str, seq: u64) -> Result<ClaimReply, QueueError> {
     let mut a = v.into_array().into_iter();
     let ttl = a
         .next()
@@ -1097,49 +1244,26 @@ fn parse_claim(v: RedisValue) -> Result<ClaimReply, QueueError> {
         .next()
         .and_then(|v| v.as_i64())
         .ok_or_else(|| protocol("missing state"))?;
-    let mut jobs = Vec::new();
-    for j in a {
-        let mut parts = j.into_array().into_iter();
-        let id = parts
-            .next()
-            .and_then(|v| v.as_string())
-            .ok_or_else(|| protocol("missing job id"))?;
-        let token = parts
-            .next()
-            .and_then(|v| v.as_string())
-            .ok_or_else(|| protocol("missing token"))?;
-        let flat = parts.next().map(RedisValue::into_array).unwrap_or_default();
-        let mut h = HashMap::with_capacity(flat.len() / 2);
-        for kv in flat.chunks(2) {
-            if let (Some(k), Some(v)) = (
-                kv.first().and_then(RedisValue::as_string),
-                kv.get(1).and_then(RedisValue::as_string),
-            ) {
-                h.insert(k, v);
-            }
-        }
-        let job = match Job::from_hash(&id, &h) {
-            Ok(Some(job)) => Ok(job),
-            Ok(None) => Err(QueueError::MalformedJob {
-                id: id.clone(),
-                field: "hash",
-                detail: "job hash is missing".into(),
-            }),
-            Err(e) => Err(e),
-        };
-        jobs.push(Claimed { id, token, job });
+    let mut ids = Vec::new();
+    for (i, j) in a.enumerate() {
+        let id = j.as_string().ok_or_else(|| protocol("missing job id"))?;
+        ids.push((id, format!("{token_base}:{}", seq + i as u64)));
     }
     Ok(ClaimReply {
         rate_limit_ttl: ttl.max(0) as u64,
         next_delayed_ms: next.max(0) as u64,
         state,
-        jobs,
+        ids,
+        jobs: Vec::new(),
+        unloaded: Vec::new(),
     })
 }
 
 fn parse_finish(
     v: RedisValue,
     n: usize,
+    token_base: &str,
+    seq: u64,
 ) -> Result<(Option<Vec<i64>>, Option<ClaimReply>), QueueError> {
     let mut a = v.into_array().into_iter();
     let codes: Vec<i64> = a
@@ -1153,7 +1277,7 @@ fn parse_finish(
         return Err(protocol(format!("{} codes for {n} entries", codes.len())));
     }
     let claim = match a.next() {
-        Some(RedisValue::Array(arr)) => Some(parse_claim(RedisValue::Array(arr))?),
+        Some(RedisValue::Array(arr)) => Some(parse_claim(RedisValue::Array(arr), token_base, seq)?),
         _ => None,
     };
     Ok((Some(codes), claim))

@@ -12,10 +12,13 @@
   Writes: due delayed jobs -> wait/prioritized (+ "waiting" events, delay=0); claimed ids -> active;
           {id}:lock = token PX lock; processedOn, ats+1 and an "active" event per job; limiter counter;
           marker "0" when work remains.
-  Reply: { rateLimitTtl, nextDelayedMs, state (0 ok, 1 paused, 2 maxed), {id, token, hash}... }
+  Reply: { rateLimitTtl, nextDelayedMs, state (0 ok, 1 paused, 2 maxed), id... }; the i-th job's
+         token is ARGV[4]..":"..(ARGV[5]+i-1); the client then reads the jobs' hashes (HGETALL)
 ]]
 local prefix = ARGV[1]
 local now = tonumber(ARGV[2])
 local maxLen = eventsMaxLen(K.meta)
-return claimJobs(prefix, now, tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]),
+local reply = claimJobs(prefix, now, tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]),
   tonumber(ARGV[7]), tonumber(ARGV[8]), maxLen)
+trimEvents(K.events, maxLen)
+return reply

@@ -20,6 +20,12 @@ local function eventsMaxLen(metaKey)
   return tonumber(m)
 end
 
+-- One approximate trim of the events stream per script call, after its last XADD: cheaper than a
+-- MAXLEN on every XADD, and no client can see the stream between the two (scripts are atomic).
+local function trimEvents(eventsKey, maxLen)
+  rcall('XTRIM', eventsKey, 'MAXLEN', '~', maxLen)
+end
+
 -- True when the queue is paused or at its global concurrency: then no "job ready" marker is added.
 local function pausedOrMaxed(metaKey, activeKey)
   local v = rcall('HMGET', metaKey, 'paused', 'concurrency')

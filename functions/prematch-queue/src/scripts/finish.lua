@@ -6,17 +6,21 @@
   KEYS: 1 wait  2 active  3 prioritized  4 delayed  5 meta  6 marker  7 events  8 limiter  9 pc
         10 completed  11 failed  12 stalled
   ARGV: 1 key prefix  2 now ms  3 entry count  4 claim n  5 token base  6 first token seq  7 lock ms
-        8 worker limiter max  9 worker limiter duration ms, then 11 fields per entry:
-        id, token, kind, value, stacktrace JSON, keep count, keep age s, keep limit, attempts, extra,
-        atm after this attempt (the job's atm at claim + 1; used by c/f)
-    kind "c" completed: value = returnvalue JSON; keep* = removeOnComplete (count -1 keeps all, 0 deletes)
-    kind "f" failed (final): value = failedReason; keep* = removeOnFail; attempts = opts.attempts
-    (c/f: extra = "p" when the job is a flow child: its parent's `:dependencies`, `:processed`,
-     `:failed`, `:unsuccessful`, `defa` and state structures - waiting-children, wait, prioritized,
-     delayed, marker, events of the parent's queue - are updated; the parent must share the slot)
-    kind "d" retry later: value = failedReason; extra = backoff delay ms (job -> delayed)
-    kind "r" retry now: value = failedReason; extra = "1" for lifo (job -> wait/prioritized)
-    kind "w" release unstarted job to the front of wait (no attempt counted)
+        8 worker limiter max  9 worker limiter duration ms, then per entry (variable length):
+        kind, id, token, value, then by kind
+    "C" completed, keep all, no parent: atm                                            (5 fields)
+    "c" completed: atm, keep count, keep age s, keep limit, parent flag                (9 fields)
+    "f" failed (final): atm, stacktrace JSON, keep count, keep age s, keep limit, attempts,
+        parent flag                                                                    (11 fields)
+    "d" retry later: stacktrace JSON, backoff delay ms (job -> delayed)                (6 fields)
+    "r" retry now: stacktrace JSON, "1" for lifo (job -> wait/prioritized)             (6 fields)
+    "w" release unstarted job to the front of wait, no attempt counted; value ""       (4 fields)
+    value: returnvalue JSON (c), failedReason (f, d, r). atm: the job's atm after this attempt (its
+    atm at claim + 1), "" when unknown. keep* = removeOnComplete (c) / removeOnFail (f): count -1 keeps
+    all, 0 deletes. parent flag "p" when the job is a flow child: its parent's `:dependencies`,
+    `:processed`, `:failed`, `:unsuccessful`, `defa` and state structures - waiting-children, wait,
+    prioritized, delayed, marker, events of the parent's queue - are updated; the parent must share
+    the slot.
   Per entry, the job's lock must hold this token (-2 missing, -6 other token; -1 if the job itself is
   gone) and it must be in active (-3); a rejected entry changes nothing. Accepted entries:
     c/f: atm+1, finishedOn, returnvalue|failedReason(+stacktrace, defa removed), completed|failed ZSET
@@ -25,25 +29,16 @@
     r:   atm+1, failedReason, stacktrace, wait/prioritized, "waiting" event (prev active), marker
   Retention trims (age/count) run once per distinct spec after the entries. "drained" is emitted when
   wait, active and prioritized are all empty at the end.
+  Commands per batch, not per job: one MGET of the locks, one DEL + SREM for the released ones, one
+  LRANGE + LTRIM of active when the batch is its tail (else LREM per job), one ZADD per target set,
+  one XTRIM. Per job: HSET and XADD (and the claim's SET, XADD, HSET, HINCRBY, HGETALL).
   Reply: { {code per entry}, claimReply (see claim.lua) or 0 }
 ]]
 local prefix = ARGV[1]
 local now = tonumber(ARGV[2])
+local nowText = ARGV[2]
 local count = tonumber(ARGV[3])
 local maxLen = eventsMaxLen(K.meta)
-rcall('XTRIM', K.events, 'MAXLEN', '~', maxLen)
-
-local function releaseLock(jobKey, id, token)
-  if token == '0' then return 0 end
-  local cur = rcall('GET', jobKey .. ':lock')
-  if cur == token then
-    rcall('DEL', jobKey .. ':lock')
-    rcall('SREM', K.stalled, id)
-    return 0
-  end
-  if cur then return -6 end
-  return -2
-end
 
 -- Moves a flow parent out of waiting-children once it may run (BullMQ: delayed if it has a delay,
 -- prioritized if it has a priority, else the front of wait), on the parent's own queue.
@@ -108,66 +103,171 @@ local trims = {}
 local trimOrder = {}
 local readyAdded = false
 local delayedAdded = false
+-- Finished jobs to add to completed / failed, flushed with one variadic ZADD each before retention.
+local toCompleted, toFailed = {}, {}
 
-for e = 0, count - 1 do
-  local b = 10 + e * 11
-  local id, token, kind, value = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local jobKey = prefix .. id
+-- Entries have a variable number of fields (see the header); at[e] is where entry e starts.
+local at = {}
+do
+  local b = 10
+  for e = 1, count do
+    at[e] = b
+    local kind = ARGV[b]
+    if kind == 'C' then b = b + 5
+    elseif kind == 'c' then b = b + 9
+    elseif kind == 'f' then b = b + 11
+    elseif kind == 'w' then b = b + 4
+    else b = b + 6 end
+  end
+end
+
+-- Fencing, batched: read every entry's lock with one MGET; a lock holding the entry's token is
+-- released (one DEL, one SREM from stalled for the batch). Same outcome per entry as GET, DEL, SREM
+-- per job: scripts are atomic, and no entry's transition below touches another entry's lock.
+local lockKeys = {}
+for e = 1, count do
+  lockKeys[e] = prefix .. ARGV[at[e] + 1] .. ':lock'
+end
+local locks = {}
+for i = 1, count, 500 do
+  local part = rcall('MGET', unpack(lockKeys, i, math.min(i + 499, count)))
+  for j = 1, #part do locks[i + j - 1] = part[j] end
+end
+local released, releasedIds, seen = {}, {}, {}
+for e = 1, count do
+  local b = at[e]
+  local id, token = ARGV[b + 1], ARGV[b + 2]
+  local code
+  if seen[id] then
+    -- The same job twice in one batch: only the first entry can hold the lock.
+    code = -2
+  elseif token == '0' then
+    code = 0
+  elseif locks[e] == token then
+    code = 0
+    released[#released + 1] = lockKeys[e]
+    releasedIds[#releasedIds + 1] = id
+  elseif locks[e] then
+    code = -6
+  else
+    code = -2
+  end
   -- A lock holding our token implies the job exists (claims set it; removals refuse locked jobs),
   -- so EXISTS is only asked when the lock check fails.
-  local code = releaseLock(jobKey, id, token)
-  if (code == -2 or token == '0') and rcall('EXISTS', jobKey) == 0 then code = -1 end
-  if code == 0 and rcall('LREM', K.active, -1, id) == 0 then code = -3 end
-  if code == 0 then
-    if kind == 'c' or kind == 'f' then
-      local keepCount = tonumber(ARGV[b + 5])
-      local target = K.completed
-      if kind == 'f' then
-        target = K.failed
-        rcall('HSET', jobKey, 'failedReason', value, 'stacktrace', ARGV[b + 4])
-        rcall('HDEL', jobKey, 'defa')
+  if (code == -2 or token == '0') and rcall('EXISTS', prefix .. id) == 0 then code = -1 end
+  seen[id] = true
+  codes[e] = code
+end
+for i = 1, #released, 500 do
+  local j = math.min(i + 499, #released)
+  rcall('DEL', unpack(released, i, j))
+  rcall('SREM', K.stalled, unpack(releasedIds, i, j))
+end
+
+-- Out of active, batched: the accepted jobs are usually exactly the oldest claims, i.e. the tail of
+-- active (claims LPUSH). Then one LRANGE + one LTRIM replace one LREM per job. Otherwise (another
+-- worker's jobs interleaved, out-of-order finishes) one LREM per job from the tail, as before.
+-- Either way each accepted job loses one occurrence, and a job not in active gets -3.
+do
+  local want, nAccepted = {}, 0
+  for e = 1, count do
+    if codes[e] == 0 then
+      local id = ARGV[at[e] + 1]
+      want[id] = (want[id] or 0) + 1
+      nAccepted = nAccepted + 1
+    end
+  end
+  local fast = false
+  if nAccepted > 0 then
+    local tail = rcall('LRANGE', K.active, -nAccepted, -1)
+    if #tail == nAccepted then
+      fast = true
+      for _, id in ipairs(tail) do
+        local w = want[id]
+        if not w or w == 0 then fast = false; break end
+        want[id] = w - 1
       end
+    end
+    if fast then
+      rcall('LTRIM', K.active, 0, -nAccepted - 1)
+    else
+      for e = 1, count do
+        if codes[e] == 0 and rcall('LREM', K.active, '-1', ARGV[at[e] + 1]) == 0 then codes[e] = -3 end
+      end
+    end
+  end
+end
+
+for e = 1, count do
+  local b = at[e]
+  local kind, id, token, value = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local jobKey = prefix .. id
+  if codes[e] == 0 then
+    if kind == 'C' or kind == 'c' or kind == 'f' then
+      -- Keep specs are compared as strings on the common path ("-1" keep all, "0" delete): fewer
+      -- number conversions per job. "C" = completed, keep all, no parent.
+      local keepText, ageText, limitText, parentFlag = '-1', '0', '0', ''
+      local stack, attempts = nil, nil
+      if kind == 'c' then
+        keepText, ageText, limitText, parentFlag = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
+      elseif kind == 'f' then
+        stack, keepText, ageText, limitText = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
+        attempts, parentFlag = ARGV[b + 9], ARGV[b + 10]
+      end
+      local target = K.completed
+      if kind == 'f' then target = K.failed end
       -- atm while we hold the lock cannot change, so the client sends atm+1 (saves a HINCRBY).
       -- ("" when unknown, e.g. an unreadable job: then it is incremented here).
-      local atm = tonumber(ARGV[b + 10])
-      if not atm then atm = rcall('HINCRBY', jobKey, 'atm', 1) end
-      if ARGV[b + 9] == 'p' then updateParent(jobKey, kind, value) end
-      if keepCount == 0 then
+      local atm = ARGV[b + 4]
+      if atm == '' then atm = rcall('HINCRBY', jobKey, 'atm', '1') end
+      if kind == 'f' and keepText == '0' then
+        -- The parent update below may read the child's failure; the job is deleted right after.
+        rcall('HSET', jobKey, 'failedReason', value, 'stacktrace', stack)
+      end
+      if parentFlag == 'p' then updateParent(jobKey, kind == 'f' and 'f' or 'c', value) end
+      if keepText == '0' then
         removeJobKeys(jobKey)
       else
-        rcall('ZADD', target, now, id)
-        if kind == 'c' then
-          rcall('HSET', jobKey, 'returnvalue', value, 'finishedOn', now, 'atm', atm)
+        if kind == 'f' then
+          toFailed[#toFailed + 1] = nowText
+          toFailed[#toFailed + 1] = id
+          rcall('HSET', jobKey, 'failedReason', value, 'stacktrace', stack, 'finishedOn', nowText,
+            'atm', atm)
+          rcall('HDEL', jobKey, 'defa')
         else
-          rcall('HSET', jobKey, 'finishedOn', now, 'atm', atm)
+          toCompleted[#toCompleted + 1] = nowText
+          toCompleted[#toCompleted + 1] = id
+          rcall('HSET', jobKey, 'returnvalue', value, 'finishedOn', nowText, 'atm', atm)
         end
-        local age = tonumber(ARGV[b + 6])
-        if keepCount > 0 or age > 0 then
-          local spec = target .. '|' .. ARGV[b + 5] .. '|' .. ARGV[b + 6] .. '|' .. ARGV[b + 7]
-          if not trims[spec] then
-            trims[spec] = { target, keepCount, age, tonumber(ARGV[b + 7]) }
-            trimOrder[#trimOrder + 1] = spec
+        if keepText ~= '-1' or ageText ~= '0' then
+          local keepCount, age = tonumber(keepText), tonumber(ageText)
+          if keepCount > 0 or age > 0 then
+            local spec = target .. '|' .. keepText .. '|' .. ageText .. '|' .. limitText
+            if not trims[spec] then
+              trims[spec] = { target, keepCount, age, tonumber(limitText) }
+              trimOrder[#trimOrder + 1] = spec
+            end
           end
         end
       end
-      if kind == 'c' then
-        rcall('XADD', K.events, 'MAXLEN', '~', maxLen, '*', 'event', 'completed', 'jobId', id,
-          'returnvalue', value, 'prev', 'active')
-      else
-        rcall('XADD', K.events, 'MAXLEN', '~', maxLen, '*', 'event', 'failed', 'jobId', id,
-          'failedReason', value, 'prev', 'active')
-        if atm >= tonumber(ARGV[b + 8]) then
-          rcall('XADD', K.events, 'MAXLEN', '~', maxLen, '*', 'event', 'retries-exhausted', 'jobId', id,
-            'attemptsMade', atm)
+      -- Events are added without MAXLEN; the stream is trimmed once at the end of the script.
+      if kind == 'f' then
+        rcall('XADD', K.events, '*', 'event', 'failed', 'jobId', id, 'failedReason', value,
+          'prev', 'active')
+        if tonumber(atm) >= tonumber(attempts) then
+          rcall('XADD', K.events, '*', 'event', 'retries-exhausted', 'jobId', id, 'attemptsMade', atm)
         end
+      else
+        rcall('XADD', K.events, '*', 'event', 'completed', 'jobId', id, 'returnvalue', value,
+          'prev', 'active')
       end
     elseif kind == 'd' then
-      local delay = tonumber(ARGV[b + 9])
+      local delay = tonumber(ARGV[b + 5])
       rcall('HSET', jobKey, 'failedReason', value, 'stacktrace', ARGV[b + 4], 'delay', delay)
       rcall('HINCRBY', jobKey, 'atm', 1)
       local due = now + delay
       rcall('ZADD', K.delayed, delayedScore(K.delayed, due), id)
-      rcall('XADD', K.events, 'MAXLEN', '~', maxLen, '*', 'event', 'delayed', 'jobId', id, 'delay', due)
+      rcall('XADD', K.events, '*', 'event', 'delayed', 'jobId', id, 'delay', due)
       delayedAdded = true
     elseif kind == 'r' or kind == 'w' then
       if kind == 'r' then
@@ -181,16 +281,22 @@ for e = 0, count - 1 do
         else
           addPrioritized(K.prioritized, K.pc, id, prio)
         end
-      elseif kind == 'w' or ARGV[b + 9] == '1' then
+      elseif kind == 'w' or ARGV[b + 5] == '1' then
         rcall('RPUSH', K.wait, id)
       else
         rcall('LPUSH', K.wait, id)
       end
-      rcall('XADD', K.events, 'MAXLEN', '~', maxLen, '*', 'event', 'waiting', 'jobId', id, 'prev', 'active')
+      rcall('XADD', K.events, '*', 'event', 'waiting', 'jobId', id, 'prev', 'active')
       readyAdded = true
     end
   end
-  codes[#codes + 1] = code
+end
+
+for i = 1, #toCompleted, 1000 do
+  rcall('ZADD', K.completed, unpack(toCompleted, i, math.min(i + 999, #toCompleted)))
+end
+for i = 1, #toFailed, 1000 do
+  rcall('ZADD', K.failed, unpack(toFailed, i, math.min(i + 999, #toFailed)))
 end
 
 -- Retention: each distinct (set, count, age, limit) once for the whole batch.
@@ -226,6 +332,7 @@ if n > 0 then
 end
 if count > 0 and rcall('LLEN', K.wait) == 0 and rcall('LLEN', K.active) == 0
     and rcall('ZCARD', K.prioritized) == 0 then
-  rcall('XADD', K.events, 'MAXLEN', '~', maxLen, '*', 'event', 'drained')
+  rcall('XADD', K.events, '*', 'event', 'drained')
 end
+trimEvents(K.events, maxLen)
 return { codes, claimReply }
