@@ -689,3 +689,122 @@ async fn a_region_too_large_for_one_job_is_split_and_gives_exactly_the_unsplit_s
         .unwrap();
     assert_eq!(after.results, record.results);
 }
+
+/// Suggestions in memory, refusing every write while `broken` is set.
+struct BreakableSink {
+    inner: MemoryMatches,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl prematch_app::dynamo::SuggestionSink for BreakableSink {
+    async fn write(
+        &self,
+        run: &prematch_app::dynamo::RunRef,
+        suggestions: &[prematch_engine::Suggestion],
+    ) -> Result<prematch_app::dynamo::WriteReport, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Dynamo {
+                operation: "BatchWriteItem",
+                table: "matches".into(),
+                message: "throttled (test)".into(),
+                retryable: true,
+            });
+        }
+        self.inner.write(run, suggestions).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_region_whose_writes_fail_for_good_makes_the_run_partial_and_redrive_finishes_it() {
+    // GIVEN a 500-user region split into shards, and a matches table that refuses every write
+    let stack = TestStack::start();
+    let state = state_with_users(&stack, &[], &[("JOB_TIMEOUT_SECS", "30")]).await;
+    let records = generated(500, 1, 21);
+    let active = records
+        .iter()
+        .filter(|r| parse_user(r).is_ok_and(|u| u.is_active()))
+        .count();
+    let users = MemoryUsers::new();
+    users.insert_all(&records);
+    let runs = run_store(&state);
+    let settings = JobSettings {
+        region_shard_users: 150,
+        region_write_pairs: 200,
+        ..JobSettings::from_config(&state.config)
+    };
+    let runtime = WorkerRuntime {
+        jobs: NightlyJobs {
+            queue: state.queue.clone(),
+            runs: runs.clone(),
+            users,
+            sink: BreakableSink {
+                inner: MemoryMatches::new(30),
+                broken: std::sync::atomic::AtomicBool::new(true),
+            },
+            history: MemoryMatches::new(30),
+            kick: Arc::new(NoKick),
+            settings,
+        },
+        dead: RunAwareDeadLetters {
+            runs: runs.clone(),
+            inner: state.dead_letters.clone(),
+        },
+        worker: state.worker_options(),
+        fallback_budget: Duration::from_secs(120),
+    };
+
+    // WHEN the night runs
+    let report = runtime
+        .handle(&fixture("scheduled-event.json"), None)
+        .await
+        .expect("worker");
+
+    // THEN the scoring and selection completed, every write part failed for good after 3 attempts,
+    // the run is partial naming the region, and each failed part is one SQS message
+    let write_parts = report.drain.failed as usize;
+    assert!(write_parts >= 2, "{report:?}");
+    let first = state
+        .queue
+        .get_job("write-2026-12-03-eu-west-0")
+        .await
+        .unwrap()
+        .expect("write part kept");
+    assert_eq!(first.attempts_made, 3);
+    assert_eq!(
+        state
+            .queue
+            .get_state("select-2026-12-03-eu-west")
+            .await
+            .unwrap(),
+        Some(JobState::Completed)
+    );
+    let record = runs.get("run-2026-12-03").await.unwrap().unwrap();
+    assert_eq!(record.state, RunState::Partial);
+    assert_eq!(record.failed_regions, vec!["eu-west".to_string()]);
+    let letters = state.dead_letters.peek(10).await.unwrap();
+    assert_eq!(letters.len(), write_parts);
+
+    // WHEN the table is back and the dead letters are redriven
+    runtime.jobs.sink.broken.store(false, Ordering::SeqCst);
+    let redriven = redrive(&state.dead_letters, &state.queue, &Redrive::All)
+        .await
+        .unwrap();
+    assert_eq!(redriven.replayed.len(), write_parts);
+    let drained = runtime.handle(&fixture("drain.json"), None).await.unwrap();
+
+    // THEN every part is written from the kept snapshot and the run is finished with the region's totals
+    assert_eq!(drained.drain.completed as usize, write_parts, "{drained:?}");
+    assert_eq!(drained.drain.failed, 0);
+    let record = runs.get("run-2026-12-03").await.unwrap().unwrap();
+    assert_eq!(record.state, RunState::Finished);
+    assert!(record.failed_regions.is_empty());
+    let region = &record.results["eu-west"];
+    assert_eq!(region.shards, Some(active.div_ceil(150) as u32));
+    assert!(region.error.is_none());
+    assert_eq!(region.items_written, region.suggestions * 2);
+    assert_eq!(
+        runtime.jobs.sink.inner.all().len() as u64,
+        region.items_written,
+        "every suggestion stored for both users"
+    );
+}
