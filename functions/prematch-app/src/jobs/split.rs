@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
 use prematch_engine::{
-    compile, owner_candidates, select, suggestions, CandidateSet, Edge, HistoryPair,
+    compile_compact, owner_candidates, select, suggestions, CandidateSet, Edge, HistoryPair,
     SelectionMethod,
 };
 use prematch_queue::{JobContext, JobError, JobOptions, NewJob};
@@ -246,7 +246,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         let cfg = self.settings.matching.clone();
         let (run_date, shards, part) = (sj.run_date, plan.shards, sj.part);
         let (n, cands) = tokio::task::spawn_blocking(move || {
-            let region = compile(users, &history, run_date, &cfg);
+            let region = compile_compact(users, &history, run_date, &cfg);
             let range = shard_range(region.len(), shards, part);
             let k = cfg.suggestions_per_user.max(1);
             let cands =
@@ -394,7 +394,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         let run_date = sj.run_date;
         let slice: Vec<Edge> = pairs[from..to].to_vec();
         let made = tokio::task::spawn_blocking(move || {
-            let region = compile(users, &history, run_date, &cfg);
+            let region = compile_compact(users, &history, run_date, &cfg);
             suggestions(&region, &slice)
         })
         .await
