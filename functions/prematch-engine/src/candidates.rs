@@ -100,41 +100,8 @@ pub(crate) fn scan_partners<const ALL: bool>(
     region: &CompiledRegion,
     a: usize,
     weights: &Weights,
-    sink: impl FnMut(u32, u32),
+    mut sink: impl FnMut(u32, u32),
 ) -> u64 {
-    struct Every<F>(F);
-    impl<F: FnMut(u32, u32)> Sink for Every<F> {
-        #[inline(always)]
-        fn floor(&self, _b: usize) -> u32 {
-            0
-        }
-        #[inline(always)]
-        fn pair(&mut self, b: u32, score: u32) {
-            (self.0)(b, score)
-        }
-    }
-    scan_pruned::<ALL>(region, a, weights, &mut Every(sink)).0
-}
-
-/// Where a scan's scored pairs go, and what they must beat to matter.
-pub(crate) trait Sink {
-    /// A pair (a, b) whose score is below this cannot matter and need not be scored (0: every
-    /// pair matters).
-    fn floor(&self, b: usize) -> u32;
-    /// A feasible pair with its score.
-    fn pair(&mut self, b: u32, score: u32);
-}
-
-/// [`scan_partners`] with pruning: a feasible pair whose score bound (from the profiles alone:
-/// the overlap, ages and languages exactly, interests at their most) is below `sink.floor(b)` is
-/// counted but not scored. Returns (pairs scanned, feasible pairs pruned).
-pub(crate) fn scan_pruned<const ALL: bool>(
-    region: &CompiledRegion,
-    a: usize,
-    weights: &Weights,
-    sink: &mut impl Sink,
-) -> (u64, u64) {
-    let mut pruned = 0u64;
     let seeker = score::Seeker::new(region, a);
     let pa = seeker.profile;
     let lang_fast = region.lang_words == 1;
@@ -187,18 +154,12 @@ pub(crate) fn scan_pruned<const ALL: bool>(
                 {
                     continue;
                 }
-                let floor = sink.floor(b);
-                // +1: the bound and the score round the same way, but leave a unit of slack.
-                if floor > 0 && seeker.upper_bound(region, b, pb, ov, weights) + 1 < floor {
-                    pruned += 1;
-                    continue;
-                }
-                sink.pair(b as u32, seeker.mutual(region, b, pb, ov, weights));
+                sink(b as u32, seeker.mutual(region, b, pb, ov, weights));
             }
             base += BATCH;
         }
     }
-    (scanned, pruned)
+    scanned
 }
 
 /// Every user's best `c` partners, as flat binary min-heaps of keys (score << 32 | !partner), so
@@ -241,12 +202,6 @@ impl TopLists {
         if key > self.floor[owner] {
             self.insert(owner, key);
         }
-    }
-
-    /// The score below which an offer to `owner` is rejected (0 while its list is not full).
-    #[inline(always)]
-    fn floor_score(&self, owner: usize) -> u32 {
-        TopLists::score(self.floor[owner])
     }
 
     #[inline(never)]
@@ -325,43 +280,15 @@ pub fn candidate_edges(
     let parts: Vec<(TopLists, u64, u64)> = (0..workers)
         .into_par_iter()
         .map(|w| {
-            /// Offers each scored pair to both users' lists; a pair that can enter neither is
-            /// pruned before scoring.
-            struct Both<'t> {
-                top: &'t mut TopLists,
-                a: usize,
-                a_floor: u32,
-                scored: u64,
-            }
-            impl Sink for Both<'_> {
-                #[inline(always)]
-                fn floor(&self, b: usize) -> u32 {
-                    self.a_floor.min(self.top.floor_score(b))
-                }
-                #[inline(always)]
-                fn pair(&mut self, b: u32, score: u32) {
-                    self.scored += 1;
-                    self.top.offer(self.a, TopLists::key(b, score));
-                    self.top
-                        .offer(b as usize, TopLists::key(self.a as u32, score));
-                    self.a_floor = self.top.floor_score(self.a);
-                }
-            }
             let mut top = TopLists::new(n, c);
             let (mut scanned, mut feasible) = (0u64, 0u64);
             for &c0 in chunks.iter().skip(w).step_by(workers) {
                 for a in c0..(c0 + CHUNK).min(end) {
-                    let a = a as usize;
-                    let a_floor = top.floor_score(a);
-                    let mut sink = Both {
-                        top: &mut top,
-                        a,
-                        a_floor,
-                        scored: 0,
-                    };
-                    let (s, pruned) = scan_pruned::<false>(region, a, &weights, &mut sink);
-                    scanned += s;
-                    feasible += sink.scored + pruned;
+                    scanned += scan_user(region, a as usize, &weights, |b, s| {
+                        feasible += 1;
+                        top.offer(a as usize, TopLists::key(b, s));
+                        top.offer(b as usize, TopLists::key(a, s));
+                    });
                 }
             }
             (top, scanned, feasible)

@@ -150,7 +150,6 @@ pub(crate) fn mutual(
 
 /// One user's side of every pair it is scored in, looked up once per scan row.
 pub(crate) struct Seeker<'r> {
-    pub index: usize,
     pub profile: Profile,
     pub info: ScoreInfo,
     pub interests: &'r [u64],
@@ -161,36 +160,11 @@ impl<'r> Seeker<'r> {
     #[inline]
     pub(crate) fn new(region: &'r CompiledRegion, a: usize) -> Seeker<'r> {
         Seeker {
-            index: a,
             profile: region.profiles[a],
             info: region.score_info(a),
             interests: region.interests_of(a),
             langs: region.langs_of(a),
         }
-    }
-
-    /// An upper bound on [`Self::mutual`] from the two profiles alone: every part exact except
-    /// the shared interests, taken as the fewer of the two users' interests (the most there can
-    /// be), so the interest bitsets are not read.
-    #[inline(always)]
-    pub(crate) fn upper_bound(
-        &self,
-        region: &CompiledRegion,
-        b: usize,
-        pb: &Profile,
-        overlap_cells: u32,
-        w: &Weights,
-    ) -> u32 {
-        let ci = u32::from(self.profile.n_interests.min(pb.n_interests));
-        let cl = if region.lang_words == 1 {
-            (self.profile.lang & pb.lang).count_ones()
-        } else {
-            u32::from(region.n_langs[self.index].min(region.n_langs[b]))
-        };
-        let ib = region.score_info_of(pb, region.n_langs[b]);
-        let sa = side_parts(&self.info, pb.age, ci, cl, overlap_cells).total(w);
-        let sb = side_parts(&ib, self.profile.age, ci, cl, overlap_cells).total(w);
-        quantise(harmonic_mean(sa, sb))
     }
 
     /// The fixed-point mutual score with `b` (profile `pb`), given their overlap.

@@ -379,6 +379,10 @@ fn auction(
         }
     }
 
+    // The bid arrays are done with; free them before the rounding allocates.
+    drop(arcs);
+    drop(held);
+
     // Rounding: x_e = (count of copies holding e) / 2 ∈ {0, ½, 1}.
     let mut count = vec![0u8; edges.len()];
     for h in &slots {
