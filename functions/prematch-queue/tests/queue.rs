@@ -43,4 +43,5 @@ on_redis!(
     events_stream_is_capped_by_max_len,
     unstarted_prefetched_jobs_are_released_when_the_budget_ends,
     global_concurrency_caps_active_jobs_across_workers,
+    finishes_leave_other_workers_jobs_in_active,
 );

@@ -12,8 +12,8 @@
   Writes: due delayed jobs -> wait/prioritized (+ "waiting" events, delay=0); claimed ids -> active;
           {id}:lock = token PX lock; processedOn, ats+1 and an "active" event per job; limiter counter;
           marker "0" when work remains.
-  Reply: { rateLimitTtl, nextDelayedMs, state (0 ok, 1 paused, 2 maxed), id... }; the i-th job's
-         token is ARGV[4]..":"..(ARGV[5]+i-1); the client then reads the jobs' hashes (HGETALL)
+  Reply: { rateLimitTtl, nextDelayedMs, state (0 ok, 1 paused, 2 maxed), {id, hash}... }; the i-th
+         job's token is ARGV[4]..":"..(ARGV[5]+i-1)
 ]]
 local prefix = ARGV[1]
 local now = tonumber(ARGV[2])

@@ -39,8 +39,8 @@ end
   with PX lockMs, processedOn = now, ats + 1, and an "active" event. Events are added without MAXLEN:
   the calling script runs one XTRIM (trimEvents) after its last XADD.
   The rate limiter (meta max/duration, else the worker's wmax/wdur) and global concurrency bound n.
-  Returns { rateLimitTtl, nextDelayedMs, state (0 ok, 1 paused, 2 maxed), id... }; the i-th job's token
-  is tokenBase..":"..(seq+i-1). The caller reads the claimed jobs' hashes itself (they are locked).
+  Returns { rateLimitTtl, nextDelayedMs, state (0 ok, 1 paused, 2 maxed), {id, hgetall}... }; the i-th
+  job's token is tokenBase..":"..(seq+i-1).
 ]]
 local function claimJobs(prefix, now, n, tokenBase, seq, lockMsNum, wmax, wdur, maxLen)
   promoteDueDelayed(prefix, now, maxLen)
@@ -115,10 +115,11 @@ local function claimJobs(prefix, now, n, tokenBase, seq, lockMsNum, wmax, wdur, 
     rcall('XADD', K.events, '*', 'event', 'active', 'jobId', id, 'prev', 'waiting')
     rcall('HSET', jobKey, 'processedOn', nowText)
     rcall('HINCRBY', jobKey, 'ats', '1')
-    -- Only the id goes back: the client reads the hashes with pipelined HGETALLs, which cost Redis
-    -- about half of an HGETALL inside a script (whose reply is converted to Lua and back). The token
-    -- is not sent either: the client derives it (tokenBase:seq+i-1).
-    out[#out + 1] = id
+    -- The hash is read after the writes, so the reply is the job as stored (nothing to patch). The
+    -- token is not sent back: the client derives it (tokenBase:seq+i-1). (Reading the hashes
+    -- with pipelined HGETALLs instead cost Redis about as much, and the client one write syscall
+    -- per job: fred flushes every command of a pipeline.)
+    out[#out + 1] = { id, rcall('HGETALL', jobKey) }
   end
   if limited and claimed > 0 then
     local v = rcall('INCRBY', K.limiter, claimed)

@@ -1246,6 +1246,72 @@ pub async fn global_concurrency_caps_active_jobs_across_workers(url: &str, prefi
     );
 }
 
+/// Batched finishes take jobs out of `active` with one LTRIM when they are its tail and one LREM per
+/// job otherwise; either way exactly our jobs leave it, and another worker's stay.
+pub async fn finishes_leave_other_workers_jobs_in_active(url: &str, prefix: &str) {
+    let q = queue(url, prefix, "activeorder").await;
+    // GIVEN another worker's job in active, older than ours (at the tail), with its lock
+    let c = q.client();
+    let _: () = c.lpush(q.key("active"), "foreign-old").await.unwrap();
+    let _: () = c
+        .set(
+            q.key("foreign-old:lock"),
+            "other-token",
+            Some(Expiration::PX(60_000)),
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    // AND jobs that finish in the reverse of their claim order
+    q.add_bulk(
+        (0..8)
+            .map(|i| NewJob::new("o", json!({ "sleep": (8 - i) * 25 })))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    let q2 = q.clone();
+    let h = move |j: JobContext| {
+        let q = q2.clone();
+        async move {
+            if j.data["sleep"] == json!(200) {
+                // A job another worker claims while ours run: newer than ours (at the head).
+                let _: () = q
+                    .client()
+                    .lpush(q.key("active"), "foreign-new")
+                    .await
+                    .unwrap();
+            }
+            let ms = j.data["sleep"].as_u64().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(json!(null))
+        }
+    };
+    // WHEN one worker drains them with room for all at once
+    let s = Worker::new(
+        &q,
+        WorkerOptions {
+            concurrency: 8,
+            ..quick()
+        },
+    )
+    .drain(far(), &h, &NoDeadLetters)
+    .await
+    .unwrap();
+    // THEN every job completed once and only the other worker's jobs are left in active
+    assert_eq!((s.completed, s.lost), (8, 0));
+    let active: Vec<String> = c.lrange(q.key("active"), 0, -1).await.unwrap();
+    assert_eq!(active, vec!["foreign-new", "foreign-old"]);
+    let completed = events_of(&q)
+        .await
+        .iter()
+        .filter(|e| e.event == "completed")
+        .count();
+    assert_eq!(completed, 8);
+    assert_eq!(q.counts().await.unwrap().completed, 8);
+}
+
 /// Every scenario, in order, on one Redis (used by the cluster test).
 pub async fn all(url: &str, prefix: &str) {
     add_routes_jobs_by_their_options(url, prefix).await;
@@ -1275,4 +1341,5 @@ pub async fn all(url: &str, prefix: &str) {
     events_stream_is_capped_by_max_len(url, prefix).await;
     unstarted_prefetched_jobs_are_released_when_the_budget_ends(url, prefix).await;
     global_concurrency_caps_active_jobs_across_workers(url, prefix).await;
+    finishes_leave_other_workers_jobs_in_active(url, prefix).await;
 }
