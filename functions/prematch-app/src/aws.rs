@@ -44,19 +44,22 @@ pub async fn clients(config: &Config) -> AwsClients {
 }
 
 /// Timeouts sized for Lambda: the HTTP functions must answer within API Gateway's 30 s, and the
-/// worker must never hang a call past its drain budget.
-fn timeouts() -> TimeoutConfig {
+/// worker must never hang a call past its drain budget. A local emulator (`local`) gets longer
+/// ones: moto scans a whole table for every index Query and serves one request at a time, so on a
+/// busy laptop one page of 10,000 users can take longer than 25 s, and `make run` failed that way.
+fn timeouts(local: bool) -> TimeoutConfig {
+    let (attempt, operation) = if local { (90, 240) } else { (10, 25) };
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(25))
+        .operation_attempt_timeout(Duration::from_secs(attempt))
+        .operation_timeout(Duration::from_secs(operation))
         .build()
 }
 
 /// The shared SDK configuration for `config`.
 pub async fn sdk_config(config: &Config) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeouts())
+        .timeout_config(timeouts(config.aws_endpoint_url.is_some()))
         .retry_config(RetryConfig::standard().with_max_attempts(3));
     let fallback = config
         .aws_endpoint_url
@@ -86,7 +89,7 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
         .region(Region::new(LOCAL_REGION))
         .endpoint_url(endpoint)
         .credentials_provider(local_credentials())
-        .timeout_config(timeouts())
+        .timeout_config(timeouts(true))
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .load()
         .await
@@ -94,4 +97,20 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
 
 fn local_credentials() -> aws_sdk_dynamodb::config::Credentials {
     aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "prematch-local")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_calls_fit_api_gateway_and_only_a_local_emulator_gets_longer() {
+        let aws = timeouts(false);
+        assert_eq!(aws.operation_timeout(), Some(Duration::from_secs(25)));
+        assert!(aws.operation_timeout() < Some(Duration::from_secs(30)));
+        let local = timeouts(true);
+        assert!(local.operation_timeout() > aws.operation_timeout());
+        assert!(local.operation_attempt_timeout() > aws.operation_attempt_timeout());
+        assert_eq!(local.connect_timeout(), aws.connect_timeout());
+    }
 }
