@@ -70,8 +70,8 @@ dev: local-up
 	@set -a; source $(ENVFILE); set +a; cargo lambda watch -A 127.0.0.1 -P 9000
 
 # POPCNT/AVX2 build in its own target dir, so the normal debug build is not invalidated.
-# networkx runs last, on a 3,000-user region (2,944 active): about 17 minutes here, single-threaded
-# pure Python; NETWORKX_USERS=1500 (about 3 min) or 0 (skip) for a shorter run.
+# networkx runs last, on a 3,000-user region (2,944 active): about 3 min here when quiet, 15-18 min
+# while other builds run (single-threaded pure Python); NETWORKX_USERS=1500 or 0 (skip) for less.
 NETWORKX_USERS ?= 3000
 bench-engine: venv
 	RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=$(ROOT)/target/bench-v3 \
