@@ -38,9 +38,9 @@ pub const SELECT_JOB: &str = "region-select";
 /// Job name of one write part of a split region.
 pub const WRITE_JOB: &str = "region-write";
 
-/// Measured cost of the auction per candidate edge at a million users (264 s for 25 M edges on
-/// this project's 2-core machine), rounded up: the budget check below uses it.
-const AUCTION_SECS_PER_EDGE: f64 = 11e-6;
+/// Measured cost of the auction per candidate edge at a million users (160 s for 25 M edges on
+/// this project's 2-core machine, engine README §5), rounded up: the budget check below uses it.
+const AUCTION_SECS_PER_EDGE: f64 = 7e-6;
 
 /// The payload of `region-shard`, `region-select` and `region-write` jobs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
