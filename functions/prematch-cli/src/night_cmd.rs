@@ -310,22 +310,31 @@ where
     });
     let drain = serde_json::json!({"kind": "drain"});
     let mut reports = Vec::new();
+    // Kicks beyond MAX_WORKERS wait, as Lambda's async invoke queue holds invocations while the
+    // function is at its concurrency: a worker that stops claiming before its budget ends hands its
+    // work on this way, and dropping those kicks ended the night with work left.
+    let mut pending = 0usize;
     loop {
         tokio::select! {
-            Some(n) = kicks.recv() => {
-                let room = (max_workers as usize).saturating_sub(workers.len());
-                for _ in 0..(n as usize).min(room) {
-                    let rt = runtime.clone();
-                    let payload = drain.clone();
-                    workers.spawn(async move { rt.handle(&payload, None).await.map_err(|e| e.to_string()) });
-                }
-            }
+            Some(n) = kicks.recv() => pending += n as usize,
             done = workers.join_next() => match done {
                 Some(Ok(Ok(report))) => reports.push(report),
                 Some(Ok(Err(e))) => return Err(format!("worker invocation failed: {e}")),
                 Some(Err(e)) => return Err(format!("worker task failed: {e}")),
-                None => break,
+                // No worker left: a kick sent just before the last one ended may still be queued.
+                None => match kicks.try_recv() {
+                    Ok(n) => pending += n as usize,
+                    Err(_) if pending == 0 => break,
+                    Err(_) => {}
+                },
             },
+        }
+        while pending > 0 && workers.len() < max_workers as usize {
+            pending -= 1;
+            let rt = runtime.clone();
+            let payload = drain.clone();
+            workers
+                .spawn(async move { rt.handle(&payload, None).await.map_err(|e| e.to_string()) });
         }
     }
     Ok(reports)
