@@ -185,7 +185,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
             users_read: users.read,
             skipped: users.skipped.clone(),
             shards,
-            read_ms: phases.read + phases.history,
+            read_ms: phases.read,
             history_ms: phases.history,
             ..SplitPlan::default()
         };
@@ -463,7 +463,7 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
                 .users_with_feasible_partner
                 .saturating_sub(selected.users_covered),
             duration_ms: (Utc::now().timestamp_millis() - plan.started_ms).max(0) as u64,
-            read_ms: plan.read_ms - plan.history_ms,
+            read_ms: plan.read_ms,
             history_ms: plan.history_ms,
             match_ms: shards.iter().map(|r| r.ms).sum::<u64>() + selected.ms,
             write_ms: writes.iter().map(|w| w.ms).sum(),

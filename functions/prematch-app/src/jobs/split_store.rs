@@ -52,9 +52,9 @@ pub struct SplitPlan {
     pub user_chunks: u32,
     /// Scoring shards.
     pub shards: u32,
-    /// Time spent reading users and history, ms.
+    /// Time spent paging the users, ms.
     pub read_ms: u64,
-    /// Of which history, ms.
+    /// Time spent reading the history, ms.
     pub history_ms: u64,
 }
 
