@@ -2,7 +2,8 @@
 //! coverage, score against the upper bound, auction against greedy, and networkx on a small region.
 //!
 //! `cargo run --release -p prematch-engine --example bench_engine -- [--sizes 10000,100000,1000000]
-//!  [--k 3] [--seed 7] [--networkx-users 3000] [--python PATH]`
+//!  [--k 3] [--seed 7] [--networkx-users 3000] [--python PATH]`; one size in this process:
+//! `-- --single N [--k 3] [--seed 7] [--epsilon 0.001]`.
 //! Each size runs in its own child process, so the peak memory (VmHWM) is that size's own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -79,13 +80,16 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
     (out, t.elapsed().as_secs_f64(), cpu_s() - c)
 }
 
-fn single(n: usize, k: usize, seed: u64) {
+fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>) {
     let threads = rayon::current_num_threads();
     let (users, load_s, _) = timed(|| load(n, seed));
-    let cfg = MatchConfig {
+    let mut cfg = MatchConfig {
         suggestions_per_user: k,
         ..MatchConfig::default()
     };
+    if let Some(eps) = epsilon {
+        cfg.auction_epsilon = eps;
+    }
     // The phases of match_region, timed one by one (wall and CPU: the machine may be shared).
     let rss_loaded = rss_mib();
     let (region, compile_s, compile_cpu) = timed(|| compile_compact(users, &[], run_date(), &cfg));
@@ -212,7 +216,8 @@ fn main() {
     let k: usize = arg(&args, "--k").map_or(3, |v| v.parse().unwrap());
     let seed: u64 = arg(&args, "--seed").map_or(7, |v| v.parse().unwrap());
     if let Some(n) = arg(&args, "--single") {
-        single(n.parse().unwrap(), k, seed);
+        let epsilon = arg(&args, "--epsilon").map(|v| v.parse().unwrap());
+        single(n.parse().unwrap(), k, seed, epsilon);
         return;
     }
     if let Some(n) = arg(&args, "--networkx-single") {
