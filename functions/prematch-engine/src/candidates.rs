@@ -13,8 +13,11 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{CompiledRegion, Profile};
-use crate::score::{self, Weights};
+use crate::compile::CompiledRegion;
+use crate::score::Weights;
+
+#[path = "scan.rs"]
+pub(crate) mod scan;
 
 /// An undirected scored pair of user indices, `a < b`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -57,109 +60,6 @@ impl CandidateSet {
         out.edges.dedup_by_key(|e| (e.a, e.b));
         out
     }
-}
-
-/// The bit-level filter: the other side's age range, a shared language word, enough overlap.
-/// Branch-free so unpredictable outcomes cost nothing; returns whether it passes and the overlap.
-#[inline(always)]
-fn kernel(pa: &Profile, pb: &Profile, min_cells: u32, lang_fast: bool) -> (bool, u32) {
-    // Written out word by word: six scalar POPCNTs are cheaper than a vector popcount emulation.
-    let ov = (pa.avail[0] & pb.avail[0]).count_ones()
-        + (pa.avail[1] & pb.avail[1]).count_ones()
-        + (pa.avail[2] & pb.avail[2]).count_ones()
-        + (pa.avail[3] & pb.avail[3]).count_ones()
-        + (pa.avail[4] & pb.avail[4]).count_ones()
-        + (pa.avail[5] & pb.avail[5]).count_ones();
-    let age_ok = (pb.age_min <= pa.age) & (pa.age <= pb.age_max);
-    let lang_ok = !lang_fast | ((pa.lang & pb.lang) != 0);
-    (age_ok & lang_ok & (ov >= min_cells), ov)
-}
-
-/// Rows of a scan window filtered at a time: the survivors' offsets fit on the stack.
-const BATCH: usize = 256;
-
-/// Visits the feasible partners `b > a` of user `a` (so each unordered pair once), calling
-/// `sink(b, score)`; returns the pairs scanned.
-pub(crate) fn scan_user(
-    region: &CompiledRegion,
-    a: usize,
-    weights: &Weights,
-    sink: impl FnMut(u32, u32),
-) -> u64 {
-    scan_partners::<false>(region, a, weights, sink)
-}
-
-/// Visits the feasible partners of `a`: those with a larger index only (`ALL = false`), or every
-/// one (`ALL = true`, for [`crate::owner_candidates`], where each user's list is built by its own
-/// shard). Returns the pairs scanned.
-///
-/// Two passes per batch of the window: the kernel writes the survivors' offsets without a branch
-/// (so a 16% pass rate costs no mispredictions), then only the survivors are checked against the
-/// rare rules and scored, in a loop whose loads do not wait on each other.
-pub(crate) fn scan_partners<const ALL: bool>(
-    region: &CompiledRegion,
-    a: usize,
-    weights: &Weights,
-    mut sink: impl FnMut(u32, u32),
-) -> u64 {
-    let seeker = score::Seeker::new(region, a);
-    let pa = seeker.profile;
-    let lang_fast = region.lang_words == 1;
-    let min_cells = region.min_overlap_cells;
-    let mut scanned = 0u64;
-    let own = region.group_of[a];
-    let group = &region.groups[own as usize];
-    let mut pass_off = [0u32; BATCH];
-    let mut pass_ov = [0u32; BATCH];
-    for &h in &group.compatible {
-        if !ALL && h < own {
-            continue;
-        }
-        let g = &region.groups[h as usize];
-        let members = &region.profiles[g.start as usize..g.end as usize];
-        let mut lo = members.partition_point(|p| p.age < pa.age_min);
-        let hi = members.partition_point(|p| p.age <= pa.age_max);
-        if !ALL && h == own {
-            lo = lo.max(a + 1 - g.start as usize);
-        }
-        if lo >= hi {
-            continue;
-        }
-        scanned += (hi - lo) as u64;
-        let mut base = lo;
-        while base < hi {
-            let batch = &members[base..hi.min(base + BATCH)];
-            let mut m = 0usize;
-            for (off, pb) in batch.iter().enumerate() {
-                let (pass, ov) = kernel(&pa, pb, min_cells, lang_fast);
-                pass_off[m] = off as u32;
-                pass_ov[m] = ov;
-                m += usize::from(pass);
-            }
-            for (&off, &ov) in pass_off[..m].iter().zip(&pass_ov[..m]) {
-                let pb = &batch[off as usize];
-                let b = g.start as usize + base + off as usize;
-                if ALL && b == a {
-                    continue;
-                }
-                if (pa.flags | pb.flags) != 0 && !score::passes_slow_rules(region, a, b) {
-                    continue;
-                }
-                if !lang_fast
-                    && !seeker
-                        .langs
-                        .iter()
-                        .zip(region.langs_of(b))
-                        .any(|(x, y)| x & y != 0)
-                {
-                    continue;
-                }
-                sink(b as u32, seeker.mutual(region, b, pb, ov, weights));
-            }
-            base += BATCH;
-        }
-    }
-    scanned
 }
 
 /// Every user's best `c` partners, as flat binary min-heaps of keys (score << 32 | !partner), so
@@ -277,23 +177,27 @@ pub fn candidate_edges(
         .clamp(1, 4)
         .min(chunks.len().max(1));
     // Chunks are dealt round-robin so every worker gets rows from every group.
+    let layout = scan::Layout::new(region);
     let parts: Vec<(TopLists, u64, u64)> = (0..workers)
         .into_par_iter()
         .map(|w| {
             let mut top = TopLists::new(n, c);
             let (mut scanned, mut feasible) = (0u64, 0u64);
+            let mut sink = |a: u32, b: u32, s: u32| {
+                feasible += 1;
+                top.offer(a as usize, TopLists::key(b, s));
+                top.offer(b as usize, TopLists::key(a, s));
+            };
             for &c0 in chunks.iter().skip(w).step_by(workers) {
-                for a in c0..(c0 + CHUNK).min(end) {
-                    scanned += scan_user(region, a as usize, &weights, |b, s| {
-                        feasible += 1;
-                        top.offer(a as usize, TopLists::key(b, s));
-                        top.offer(b as usize, TopLists::key(a, s));
-                    });
-                }
+                let rows = c0 as usize..(c0 + CHUNK).min(end) as usize;
+                scan::tiles(region, rows, |tile| {
+                    scanned += scan::scan_tile::<false>(region, &layout, tile, &weights, &mut sink);
+                });
             }
             (top, scanned, feasible)
         })
         .collect();
+    drop(layout);
     let mut parts = parts.into_iter();
     let Some((mut top, mut pairs_scanned, mut feasible)) = parts.next() else {
         return CandidateSet::default();
@@ -346,12 +250,17 @@ pub fn candidate_edges(
 /// inputs: the number of pairs grows with the square of the users).
 pub fn feasible_graph(region: &CompiledRegion, weights: &Weights) -> Vec<Edge> {
     let weights = weights.normalised();
-    let mut edges: Vec<Edge> = (0..region.len() as u32)
+    let layout = scan::Layout::new(region);
+    let n = region.len();
+    let mut edges: Vec<Edge> = (0..n.div_ceil(scan::TILE))
         .into_par_iter()
-        .flat_map_iter(|a| {
+        .flat_map_iter(|t| {
             let mut own = Vec::new();
-            scan_user(region, a as usize, &weights, |b, s| {
-                own.push(Edge { a, b, score: s });
+            let rows = t * scan::TILE..((t + 1) * scan::TILE).min(n);
+            scan::tiles(region, rows, |tile| {
+                scan::scan_tile::<false>(region, &layout, tile, &weights, &mut |a, b, s| {
+                    own.push(Edge { a, b, score: s });
+                });
             });
             own
         })

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::candidates::{scan_partners, CandidateSet, Edge};
+use crate::candidates::{scan, CandidateSet, Edge};
 use crate::compile::CompiledRegion;
 use crate::score::Weights;
 
@@ -35,48 +35,64 @@ pub fn owner_candidates(
     let start = owners.start.min(end);
     const CHUNK: u32 = 256;
     let chunks: Vec<u32> = (start..end).step_by(CHUNK as usize).collect();
+    let layout = scan::Layout::new(region);
     let parts: Vec<CandidateSet> = chunks
         .par_iter()
         .map(|&c0| {
             let mut part = CandidateSet::default();
-            // Min-heap of (score << 32 | !partner): higher score first, then lower index, as in
-            // candidate_edges, so ties resolve the same way.
-            let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::with_capacity(c + 1);
+            // Min-heaps of (score << 32 | !partner), one per seeker of a tile: higher score
+            // first, then lower index, as in candidate_edges, so ties resolve the same way.
+            let mut heaps: Vec<BinaryHeap<Reverse<u64>>> = (0..scan::TILE)
+                .map(|_| BinaryHeap::with_capacity(c + 1))
+                .collect();
             let mut best: Vec<u64> = Vec::with_capacity(c);
-            for a in c0..(c0 + CHUNK).min(end) {
-                heap.clear();
+            let rows = c0 as usize..(c0 + CHUNK).min(end) as usize;
+            scan::tiles(region, rows, |tile| {
+                let first = tile.start as u32;
+                for heap in heaps.iter_mut() {
+                    heap.clear();
+                }
                 let mut feasible = 0u64;
-                part.pairs_scanned +=
-                    scan_partners::<true>(region, a as usize, &weights, |b, s| {
+                part.pairs_scanned += scan::scan_tile::<true>(
+                    region,
+                    &layout,
+                    tile.clone(),
+                    &weights,
+                    &mut |a, b, s| {
                         feasible += 1;
                         let key = (u64::from(s) << 32) | u64::from(u32::MAX - b);
+                        let heap = &mut heaps[(a - first) as usize];
                         if heap.len() < c {
                             heap.push(Reverse(key));
                         } else if heap.peek().is_some_and(|Reverse(floor)| key > *floor) {
                             heap.pop();
                             heap.push(Reverse(key));
                         }
-                    });
+                    },
+                );
                 part.feasible_directed += feasible;
-                best.clear();
-                best.extend(heap.drain().map(|Reverse(key)| key));
-                best.sort_unstable_by(|x, y| y.cmp(x));
-                part.best_k_half_sum += best
-                    .iter()
-                    .take(k)
-                    .map(|&key| f64::from((key >> 32) as u32))
-                    .sum::<f64>()
-                    / 2.0;
-                for &key in &best {
-                    let b = u32::MAX - key as u32;
-                    let (x, y) = if a < b { (a, b) } else { (b, a) };
-                    part.edges.push(Edge {
-                        a: x,
-                        b: y,
-                        score: (key >> 32) as u32,
-                    });
+                for (a, heap) in tile.zip(heaps.iter_mut()) {
+                    let a = a as u32;
+                    best.clear();
+                    best.extend(heap.drain().map(|Reverse(key)| key));
+                    best.sort_unstable_by(|x, y| y.cmp(x));
+                    part.best_k_half_sum += best
+                        .iter()
+                        .take(k)
+                        .map(|&key| f64::from((key >> 32) as u32))
+                        .sum::<f64>()
+                        / 2.0;
+                    for &key in &best {
+                        let b = u32::MAX - key as u32;
+                        let (x, y) = if a < b { (a, b) } else { (b, a) };
+                        part.edges.push(Edge {
+                            a: x,
+                            b: y,
+                            score: (key >> 32) as u32,
+                        });
+                    }
                 }
-            }
+            });
             part
         })
         .collect();

@@ -1,0 +1,487 @@
+//! The candidate scan's inner loops: a word-major copy of the profiles and a tiled kernel over it.
+//!
+//! [`Layout`] holds, per user index, each 64-bit word of the week mask in its own array (word w
+//! of user i at `avail[w * stride + i]`), and the ages, language word and scoring counts as
+//! separate arrays, so the kernel tests [`LANES`] partners at once with straight-line vector code
+//! (AND, popcount, compares) instead of one 64-byte profile at a time.
+//!
+//! [`scan_tile`] visits the partners of a *tile* of seekers of one blocking group (adjacent in
+//! index, so adjacent in age: their age windows nearly coincide) block by block: each block of
+//! partners is read from memory once and tested against every seeker of the tile while it is in
+//! L1, instead of each seeker streaming its whole window (at a million users a window is about
+//! 9 MB, far beyond L2). Every seeker still visits exactly its own window, so the pairs, their
+//! scores and the counters are those of the one-seeker-at-a-time scan; only the order in which
+//! pairs are offered to the top-C lists changes, and those lists keep the best C under one total
+//! order, which does not depend on the order of the offers.
+
+use std::ops::Range;
+
+use crate::compile::{CompiledRegion, ScoreInfo, MASK_WORDS};
+use crate::score::{self, Weights};
+
+/// Partners tested per kernel call (one bit each in the survivor mask).
+pub(crate) const LANES: usize = 64;
+
+/// Seekers scanned together (a tile never spans two blocking groups).
+pub(crate) const TILE: usize = 8;
+
+/// Word-major copy of the scan-relevant parts of every profile, padded by [`LANES`] entries that
+/// pass no test, so a kernel call may read a whole block past the last user.
+pub(crate) struct Layout {
+    stride: usize,
+    avail: Vec<u64>,
+    lang: Vec<u64>,
+    age: Vec<u8>,
+    age_min: Vec<u8>,
+    age_max: Vec<u8>,
+    flags: Vec<u8>,
+    n_interests: Vec<u16>,
+    avail_cells: Vec<u16>,
+}
+
+impl Layout {
+    /// Builds the layout of a compiled region (about 64 bytes a user, like the profiles).
+    pub(crate) fn new(region: &CompiledRegion) -> Layout {
+        let n = region.len();
+        let stride = n.div_ceil(LANES) * LANES + LANES;
+        let mut l = Layout {
+            stride,
+            avail: vec![0; MASK_WORDS * stride],
+            lang: vec![0; stride],
+            age: vec![0; stride],
+            // Padding rows accept no age at all.
+            age_min: vec![u8::MAX; stride],
+            age_max: vec![0; stride],
+            flags: vec![0; stride],
+            n_interests: vec![0; stride],
+            avail_cells: vec![0; stride],
+        };
+        for (i, p) in region.profiles.iter().enumerate() {
+            for (w, &word) in p.avail.iter().enumerate() {
+                l.avail[w * stride + i] = word;
+            }
+            l.lang[i] = p.lang;
+            l.age[i] = p.age;
+            l.age_min[i] = p.age_min;
+            l.age_max[i] = p.age_max;
+            l.flags[i] = p.flags;
+            l.n_interests[i] = p.n_interests;
+            l.avail_cells[i] = p.avail_cells;
+        }
+        l
+    }
+
+    /// The age of user `i` (for the window's binary searches).
+    #[inline]
+    fn age(&self, i: usize) -> u8 {
+        self.age[i]
+    }
+}
+
+/// What the kernel needs of a seeker, by value.
+#[derive(Clone, Copy)]
+struct Key {
+    avail: [u64; MASK_WORDS],
+    lang: u64,
+    age: u8,
+}
+
+/// Survivor bits of the block `base..base + LANES` for one seeker: the partner's age range holds
+/// the seeker's age, they share a language word (unless `check_lang` is false: more than one
+/// language word, checked later), and they overlap by at least `min_cells`. Also writes each
+/// lane's overlap. Straight-line over the block so it compiles to vector code.
+#[inline(always)]
+fn block_mask(
+    l: &Layout,
+    base: usize,
+    k: &Key,
+    min_cells: u32,
+    check_lang: bool,
+    ov_out: &mut [u16; LANES],
+) -> u64 {
+    let s = l.stride;
+    let w0 = &l.avail[base..base + LANES];
+    let w1 = &l.avail[s + base..s + base + LANES];
+    let w2 = &l.avail[2 * s + base..2 * s + base + LANES];
+    let w3 = &l.avail[3 * s + base..3 * s + base + LANES];
+    let w4 = &l.avail[4 * s + base..4 * s + base + LANES];
+    let w5 = &l.avail[5 * s + base..5 * s + base + LANES];
+    let lang = &l.lang[base..base + LANES];
+    let amin = &l.age_min[base..base + LANES];
+    let amax = &l.age_max[base..base + LANES];
+    let no_lang = !check_lang;
+    let mut pass = [0u8; LANES];
+    for j in 0..LANES {
+        let ov = (k.avail[0] & w0[j]).count_ones()
+            + (k.avail[1] & w1[j]).count_ones()
+            + (k.avail[2] & w2[j]).count_ones()
+            + (k.avail[3] & w3[j]).count_ones()
+            + (k.avail[4] & w4[j]).count_ones()
+            + (k.avail[5] & w5[j]).count_ones();
+        let ok = (ov >= min_cells)
+            & (amin[j] <= k.age)
+            & (k.age <= amax[j])
+            & (no_lang | ((k.lang & lang[j]) != 0));
+        pass[j] = u8::from(ok);
+        ov_out[j] = ov as u16;
+    }
+    // Eight 0/1 bytes to eight bits: the multiply moves byte b's low bit to bit 56 + b, and no two
+    // partial products overlap, so nothing carries.
+    let mut m = 0u64;
+    for (c, bytes) in pass.chunks_exact(8).enumerate() {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(bytes);
+        let x = u64::from_le_bytes(x);
+        m |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * c);
+    }
+    m
+}
+
+/// Bits `lo..hi` of a block (0 ≤ lo < hi ≤ 64).
+#[inline(always)]
+fn range_bits(lo: usize, hi: usize) -> u64 {
+    let upto = if hi >= 64 { u64::MAX } else { (1u64 << hi) - 1 };
+    upto & !((1u64 << lo) - 1)
+}
+
+/// Set bits in common of two equally long bitsets; `N` > 0 fixes the length so the loop unrolls.
+#[inline(always)]
+fn common<const N: usize>(x: &[u64], y: &[u64]) -> u32 {
+    if N > 0 {
+        let mut c = 0;
+        for i in 0..N {
+            c += (x[i] & y[i]).count_ones();
+        }
+        c
+    } else {
+        x.iter().zip(y).map(|(a, b)| (a & b).count_ones()).sum()
+    }
+}
+
+/// One seeker of a tile: its index, kernel key, scoring side and window in the current group.
+struct TileSeeker<'r> {
+    a: usize,
+    key: Key,
+    flags: u8,
+    info: ScoreInfo,
+    interests: &'r [u64],
+    langs: &'r [u64],
+    lo: usize,
+    hi: usize,
+}
+
+/// The scoring side of partner `b`, exactly as [`CompiledRegion::score_info_of`] computes it.
+#[inline(always)]
+fn partner_info(region: &CompiledRegion, l: &Layout, b: usize) -> ScoreInfo {
+    let (age_min, age_max) = (l.age_min[b], l.age_max[b]);
+    let open = age_min == 0 || age_max == u8::MAX;
+    let span = usize::from(age_max.wrapping_sub(age_min)) + 2;
+    ScoreInfo {
+        inv_interests: region.recip[usize::from(l.n_interests[b])],
+        inv_cells: region.recip[usize::from(l.avail_cells[b])],
+        inv_langs: region.recip[usize::from(region.n_langs[b].max(1))],
+        age_sum: f64::from(age_min) + f64::from(age_max),
+        inv_span: if open { 0.0 } else { region.recip[span] },
+    }
+}
+
+/// Scans the seekers `tile` (user indices of one blocking group, at most [`TILE`]) against their
+/// partners, calling `sink(a, b, score)` for every feasible pair: partners with a larger index only
+/// (`ALL = false`, so each unordered pair once over all seekers) or every partner (`ALL = true`).
+/// Returns the pairs scanned (each seeker's window lengths, as the one-seeker scan counts them).
+pub(crate) fn scan_tile<const ALL: bool>(
+    region: &CompiledRegion,
+    layout: &Layout,
+    tile: Range<usize>,
+    weights: &Weights,
+    sink: &mut impl FnMut(u32, u32, u32),
+) -> u64 {
+    match region.interest_words {
+        1 => scan_tile_n::<ALL, 1>(region, layout, tile, weights, sink),
+        2 => scan_tile_n::<ALL, 2>(region, layout, tile, weights, sink),
+        3 => scan_tile_n::<ALL, 3>(region, layout, tile, weights, sink),
+        4 => scan_tile_n::<ALL, 4>(region, layout, tile, weights, sink),
+        _ => scan_tile_n::<ALL, 0>(region, layout, tile, weights, sink),
+    }
+}
+
+fn scan_tile_n<const ALL: bool, const IW: usize>(
+    region: &CompiledRegion,
+    layout: &Layout,
+    tile: Range<usize>,
+    weights: &Weights,
+    sink: &mut impl FnMut(u32, u32, u32),
+) -> u64 {
+    if tile.is_empty() {
+        return 0;
+    }
+    let own = region.group_of[tile.start];
+    let lang_fast = region.lang_words == 1;
+    let min_cells = region.min_overlap_cells;
+    let mut seekers: Vec<TileSeeker<'_>> = tile
+        .clone()
+        .map(|a| {
+            let p = &region.profiles[a];
+            TileSeeker {
+                a,
+                key: Key {
+                    avail: p.avail,
+                    lang: p.lang,
+                    age: p.age,
+                },
+                flags: p.flags,
+                info: region.score_info(a),
+                interests: region.interests_of(a),
+                langs: region.langs_of(a),
+                lo: 0,
+                hi: 0,
+            }
+        })
+        .collect();
+    let mut scanned = 0u64;
+    let mut ov = [0u16; LANES];
+    for &h in &region.groups[own as usize].compatible {
+        if !ALL && h < own {
+            continue;
+        }
+        let g = &region.groups[h as usize];
+        let (gs, ge) = (g.start as usize, g.end as usize);
+        let (mut lo_all, mut hi_all) = (usize::MAX, 0usize);
+        for s in seekers.iter_mut() {
+            let p = &region.profiles[s.a];
+            let first = partition(layout, gs, ge, |age| age < p.age_min);
+            let mut lo = first;
+            let hi = partition(layout, first, ge, |age| age <= p.age_max);
+            if !ALL && h == own {
+                lo = lo.max(s.a + 1);
+            }
+            if lo >= hi {
+                (s.lo, s.hi) = (0, 0);
+                continue;
+            }
+            scanned += (hi - lo) as u64;
+            (s.lo, s.hi) = (lo, hi);
+            lo_all = lo_all.min(lo);
+            hi_all = hi_all.max(hi);
+        }
+        if lo_all >= hi_all {
+            continue;
+        }
+        let mut base = lo_all - lo_all % LANES;
+        while base < hi_all {
+            let end = base + LANES;
+            for s in &seekers {
+                if s.hi <= base || s.lo >= end {
+                    continue;
+                }
+                let mut m = block_mask(layout, base, &s.key, min_cells, lang_fast, &mut ov)
+                    & range_bits(s.lo.max(base) - base, s.hi.min(end) - base);
+                while m != 0 {
+                    let j = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let b = base + j;
+                    if ALL && b == s.a {
+                        continue;
+                    }
+                    if (s.flags | layout.flags[b]) != 0 && !score::passes_slow_rules(region, s.a, b)
+                    {
+                        continue;
+                    }
+                    if !lang_fast
+                        && !s
+                            .langs
+                            .iter()
+                            .zip(region.langs_of(b))
+                            .any(|(x, y)| x & y != 0)
+                    {
+                        continue;
+                    }
+                    let ci = common::<IW>(s.interests, region.interests_of(b));
+                    let cl = if lang_fast {
+                        (s.key.lang & layout.lang[b]).count_ones()
+                    } else {
+                        common::<0>(s.langs, region.langs_of(b))
+                    };
+                    let cells = u32::from(ov[j]);
+                    let ib = partner_info(region, layout, b);
+                    let sa =
+                        score::side_parts(&s.info, layout.age[b], ci, cl, cells).total(weights);
+                    let sb = score::side_parts(&ib, s.key.age, ci, cl, cells).total(weights);
+                    sink(
+                        s.a as u32,
+                        b as u32,
+                        score::quantise(score::harmonic_mean(sa, sb)),
+                    );
+                }
+            }
+            base = end;
+        }
+    }
+    scanned
+}
+
+/// The first index in `lo..hi` whose age fails `pred` (ages are sorted within a group).
+#[inline]
+fn partition(l: &Layout, lo: usize, hi: usize, pred: impl Fn(u8) -> bool) -> usize {
+    let (mut lo, mut hi) = (lo, hi);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(l.age(mid)) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Calls `f` with every tile of the user indices `rows`: runs of at most [`TILE`] users of one
+/// blocking group.
+pub(crate) fn tiles(region: &CompiledRegion, rows: Range<usize>, mut f: impl FnMut(Range<usize>)) {
+    let mut start = rows.start;
+    while start < rows.end {
+        let g = &region.groups[region.group_of[start] as usize];
+        let end = rows.end.min(g.end as usize).min(start + TILE);
+        f(start..end);
+        start = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::{
+        candidate_edges, compile, feasible_graph, owner_candidates, parse_user, score_pair,
+        CandidateSet, CompiledRegion, Edge, HistoryPair, MatchConfig, NaiveDate, User, Weights,
+    };
+
+    fn run_date() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
+    }
+
+    fn generated(users: usize, regions: usize, seed: u64) -> Vec<User> {
+        let cfg = prematch_gen::GenConfig {
+            users,
+            regions,
+            seed,
+            malformed_per_mille: 0,
+        };
+        prematch_gen::generate(&cfg)
+            .filter_map(|line| line.value)
+            .filter_map(|v| parse_user(&v).ok())
+            .collect()
+    }
+
+    /// Recent suggestions between some users: they must be excluded before the truncation.
+    fn history_of(users: &[User]) -> Vec<HistoryPair> {
+        users
+            .windows(7)
+            .step_by(3)
+            .map(|w| HistoryPair {
+                a: w[0].user_id.clone(),
+                b: w[6].user_id.clone(),
+                date: run_date() - chrono::Days::new(3),
+            })
+            .collect()
+    }
+
+    /// The candidate graph the slow, obvious way: every pair a < b checked and scored by
+    /// `score_pair` (the rules one by one, no blocking, no kernel), each user's best `c` partners
+    /// by (score descending, partner index ascending), and the union of those lists.
+    fn reference(region: &CompiledRegion, c: usize, w: &Weights) -> (Vec<Edge>, Vec<Edge>) {
+        let n = region.len() as u32;
+        let mut all = Vec::new();
+        let mut lists: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
+        for a in 0..n {
+            for b in a + 1..n {
+                if let Some(s) = score_pair(region, a, b, w) {
+                    all.push(Edge { a, b, score: s });
+                    lists.entry(a).or_default().push((s, b));
+                    lists.entry(b).or_default().push((s, a));
+                }
+            }
+        }
+        let mut top = Vec::new();
+        for (owner, mut list) in lists {
+            list.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+            for &(s, other) in list.iter().take(c) {
+                let (a, b) = (owner.min(other), owner.max(other));
+                top.push(Edge { a, b, score: s });
+            }
+        }
+        top.sort_unstable();
+        top.dedup_by_key(|e| (e.a, e.b));
+        (all, top)
+    }
+
+    fn assert_scan_matches_reference(region: &CompiledRegion, cfg: &MatchConfig, what: &str) {
+        let n = region.len() as u32;
+        let (c, k) = (cfg.candidates_per_user(), cfg.suggestions_per_user);
+        let (all, top) = reference(region, c, &cfg.weights);
+        assert!(top.len() > n as usize, "{what}: a dense enough region");
+        assert!(all.len() > top.len(), "{what}: the truncation matters");
+        // WHEN the tiled scan builds the candidate graph, whole and in uneven shards
+        let whole = candidate_edges(region, 0..n, c, k, &cfg.weights);
+        let cuts = [0, 1, n / 7, n / 2, n / 2 + 3, n];
+        let shards: Vec<CandidateSet> = cuts
+            .windows(2)
+            .map(|w| candidate_edges(region, w[0]..w[1], c, k, &cfg.weights))
+            .collect();
+        let owners: Vec<CandidateSet> = cuts
+            .windows(2)
+            .map(|w| owner_candidates(region, w[0]..w[1], c, k, &cfg.weights))
+            .collect();
+        // THEN every feasible pair has the reference score, and the graph is the reference's:
+        // same pairs, same scores, same tie order
+        assert_eq!(feasible_graph(region, &cfg.weights), all, "{what}: feasible");
+        assert_eq!(whole.edges, top, "{what}: candidate_edges");
+        assert_eq!(whole.feasible_directed, 2 * all.len() as u64, "{what}");
+        assert_eq!(CandidateSet::merge(owners).edges, top, "{what}: owners");
+        // (shards each keep a superset of their rows' lists; merged they cover the whole graph)
+        let merged = CandidateSet::merge(shards);
+        assert!(top.iter().all(|e| merged.edges.binary_search(e).is_ok()), "{what}: shards");
+        assert_eq!(merged.feasible_directed, whole.feasible_directed, "{what}");
+    }
+
+    #[test]
+    fn tiled_scan_gives_exactly_the_reference_candidate_graph() {
+        // GIVEN generated regions (one and several) with blocks and recent history
+        for (users, regions, seed) in [(1_200, 1, 7), (1_600, 3, 11), (700, 1, 5)] {
+            let users = generated(users, regions, seed);
+            let history = history_of(&users);
+            let cfg = MatchConfig::default();
+            let region = compile(users, &history, run_date(), &cfg);
+            assert_scan_matches_reference(&region, &cfg, &format!("seed {seed}"));
+        }
+    }
+
+    #[test]
+    fn tiled_scan_is_exact_with_many_languages_and_interests_and_other_settings() {
+        // GIVEN users with more than 64 languages and 256 interests in the region (the kernel
+        // then leaves the language test to the survivors, and interests take the general path),
+        // a small C and other weights and minimum overlap
+        let mut users = generated(1_000, 1, 13);
+        for (i, u) in users.iter_mut().enumerate() {
+            u.languages.push(format!("l{}", i % 90));
+            u.interests.push(format!("x{}", i % 300));
+            u.interests.push(format!("y{}", i % 7));
+        }
+        let history = history_of(&users);
+        let cfg = MatchConfig {
+            candidates_per_user: Some(5),
+            suggestions_per_user: 2,
+            min_overlap_minutes: 30,
+            weights: Weights {
+                interests: 0.1,
+                time: 0.5,
+                languages: 0.3,
+                age: 0.1,
+            },
+            ..MatchConfig::default()
+        };
+        let region = compile(users, &history, run_date(), &cfg);
+        assert!(region.lang_words > 1 && region.interest_words > 4);
+        assert_scan_matches_reference(&region, &cfg, "wide dictionaries");
+    }
+}
