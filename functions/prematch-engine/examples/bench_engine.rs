@@ -3,7 +3,10 @@
 //!
 //! `cargo run --release -p prematch-engine --example bench_engine -- [--sizes 10000,100000,1000000]
 //!  [--k 3] [--seed 7] [--networkx-users 3000] [--python PATH]`; one size in this process:
-//! `-- --single N [--k 3] [--seed 7] [--epsilon 0.001]`.
+//! `-- --single N [--k 3] [--seed 7] [--epsilon 0.001] [--load stream|records] [--compile-only]`
+//! (`--load records` parses the whole region into a `Vec<User>` before `compile_compact`, the
+//! default streams pages of 1,000 records into a `RegionBuilder`; `--compile-only` stops after
+//! the compile and prints its time and memory).
 //! Each size runs in its own child process, so the peak memory (VmHWM) is that size's own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -60,6 +63,37 @@ fn load(n: usize, seed: u64) -> Vec<User> {
         .collect()
 }
 
+/// One region of `n` generated users compiled as it streams in: generated, parsed and pushed
+/// into a [`RegionBuilder`] a page of `PAGE` records at a time, as the region job reads DynamoDB,
+/// so the parsed records of the whole region never exist at once. Returns the builder (finish it
+/// to compile) and the wall and CPU seconds spent in `push` (the compile's share of the load).
+fn load_streaming(n: usize, seed: u64, cfg: &MatchConfig) -> (RegionBuilder, f64, f64) {
+    const PAGE: usize = 1000;
+    let gen = prematch_gen::GenConfig {
+        users: n,
+        regions: 1,
+        seed,
+        malformed_per_mille: 0,
+    };
+    let mut builder = RegionBuilder::new(run_date(), cfg);
+    let mut lines = prematch_gen::generate(&gen);
+    let (mut push_s, mut push_cpu) = (0.0, 0.0);
+    loop {
+        let page: Vec<_> = lines.by_ref().take(PAGE).collect();
+        if page.is_empty() {
+            break;
+        }
+        let users: Vec<User> = page
+            .into_iter()
+            .filter_map(|line| line.value.and_then(|v| parse_user(&v).ok()))
+            .collect();
+        let ((), s, c) = timed(|| users.into_iter().for_each(|u| builder.push(u)));
+        push_s += s;
+        push_cpu += c;
+    }
+    (builder, push_s, push_cpu)
+}
+
 /// Process CPU seconds (user + system), from /proc/self/stat.
 fn cpu_s() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
@@ -80,9 +114,8 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
     (out, t.elapsed().as_secs_f64(), cpu_s() - c)
 }
 
-fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>) {
+fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: bool, records: bool) {
     let threads = rayon::current_num_threads();
-    let (users, load_s, _) = timed(|| load(n, seed));
     let mut cfg = MatchConfig {
         suggestions_per_user: k,
         ..MatchConfig::default()
@@ -91,9 +124,35 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>) {
         cfg.auction_epsilon = eps;
     }
     // The phases of match_region, timed one by one (wall and CPU: the machine may be shared).
-    let rss_loaded = rss_mib();
-    let (region, compile_s, compile_cpu) = timed(|| compile_compact(users, &[], run_date(), &cfg));
+    // The compile is the builder's pushes plus its finish (streaming), or compile_compact of the
+    // whole parsed Vec<User> (`--load records`, the way of the previous session).
+    let (region, load_s, compile_s, compile_cpu, rss_loaded) = if records {
+        let (users, load_s, _) = timed(|| load(n, seed));
+        let rss_loaded = rss_mib();
+        let (region, s, c) = timed(|| compile_compact(users, &[], run_date(), &cfg));
+        (region, load_s, s, c, rss_loaded)
+    } else {
+        let ((builder, push_s, push_cpu), load_s, _) = timed(|| load_streaming(n, seed, &cfg));
+        let rss_loaded = rss_mib();
+        let (region, s, c) = timed(|| builder.finish(&[]));
+        // load_s is generation and parsing only, as with `--load records`.
+        (
+            region,
+            load_s - push_s,
+            push_s + s,
+            push_cpu + c,
+            rss_loaded,
+        )
+    };
     let rss_compiled = rss_mib();
+    if compile_only {
+        println!(
+            "{{\"users\":{n},\"matched_users\":{},\"load_s\":{load_s:.2},\"compile_s\":{compile_s:.3},\"compile_cpu_s\":{compile_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"peak_rss_mib\":{:.0}}}",
+            region.len(),
+            peak_rss_mib()
+        );
+        return;
+    }
     let (cands, cand_s, cand_cpu) = timed(|| {
         candidate_edges(
             &region,
@@ -217,7 +276,16 @@ fn main() {
     let seed: u64 = arg(&args, "--seed").map_or(7, |v| v.parse().unwrap());
     if let Some(n) = arg(&args, "--single") {
         let epsilon = arg(&args, "--epsilon").map(|v| v.parse().unwrap());
-        single(n.parse().unwrap(), k, seed, epsilon);
+        let flag = |name: &str| args.iter().any(|a| a == name);
+        let records = arg(&args, "--load").is_some_and(|v| v == "records");
+        single(
+            n.parse().unwrap(),
+            k,
+            seed,
+            epsilon,
+            flag("--compile-only"),
+            records,
+        );
         return;
     }
     if let Some(n) = arg(&args, "--networkx-single") {

@@ -4,12 +4,12 @@
 //! dictionary-coded interest and language bitsets. Users are ordered by (region, gender, seeking
 //! mask, age, id) so that each blocking group is a contiguous, age-sorted range.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::model::{age_on, Slot, User};
+use crate::model::{age_on, Rejection, Slot, User};
 use crate::{HistoryPair, MatchConfig};
 
 /// Minutes per cell of the UTC week mask.
@@ -29,7 +29,7 @@ pub(crate) const FLAG_EXCLUSIONS: u8 = 1;
 pub(crate) const FLAG_GENDER_BY_NAME: u8 = 2;
 
 /// The hot part of a compiled user: everything the pruning kernel reads, in one cache line.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[repr(C, align(64))]
 pub(crate) struct Profile {
     pub avail: WeekMask,
@@ -55,7 +55,7 @@ pub(crate) struct ScoreInfo {
 }
 
 /// A blocking group: users of one region with one gender and one seeking mask, sorted by age.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Group {
     pub start: u32,
     pub end: u32,
@@ -64,7 +64,7 @@ pub(crate) struct Group {
 }
 
 /// Users of one region (or several), compiled for scoring. Indices into it are "user indices".
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct CompiledRegion {
     pub(crate) run_date: NaiveDate,
     pub(crate) week_start_utc: DateTime<Utc>,
@@ -93,7 +93,7 @@ pub struct CompiledRegion {
 }
 
 /// A list per user, flattened: user i's items are `items[end[i-1]..end[i]]`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Lists {
     items: Vec<u32>,
     end: Vec<u32>,
@@ -112,7 +112,7 @@ impl Lists {
 
 /// The parts of the records that outlive compilation, as ids and flat arrays (about 70 bytes a
 /// user instead of about 1.2 KB of parsed strings).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Columns {
     ids: String,
     id_end: Vec<u32>,
@@ -274,339 +274,546 @@ pub fn mask_cells(mask: &WeekMask) -> u32 {
     mask.iter().map(|w| w.count_ones()).sum()
 }
 
-/// A dictionary from names to dense ids, most frequent first (ties by name), so the common values
-/// land in the first bitset word.
-fn dictionary<'a>(names: impl Iterator<Item = &'a str>) -> (HashMap<&'a str, u32>, Vec<String>) {
-    let mut counts: HashMap<&str, u64> = HashMap::new();
-    for name in names {
-        *counts.entry(name).or_default() += 1;
-    }
-    let mut ordered: Vec<(&str, u64)> = counts.into_iter().collect();
-    ordered.sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
-    let ids = ordered
-        .iter()
-        .enumerate()
-        .map(|(i, (n, _))| (*n, i as u32))
-        .collect();
-    let names = ordered.into_iter().map(|(n, _)| n.to_string()).collect();
-    (ids, names)
-}
-
 fn set_bits(words: &mut [u64], ids: impl Iterator<Item = u32>) {
     for id in ids {
         words[(id / 64) as usize] |= 1u64 << (id % 64);
     }
 }
 
+/// No rank: a name no kept user carries (only duplicates or sought genders nobody has).
+const NO_RANK: u32 = u32::MAX;
+
+/// Names to dense ids in order of first arrival; re-coded by frequency when the region is finished
+/// (the frequencies are only known then).
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(name.to_string(), id);
+        self.names.push(name.to_string());
+        id
+    }
+
+    /// The dictionary of the names counted in `counts` (by arrival id): each arrival id's rank,
+    /// most frequent first, ties by name ([`NO_RANK`] when counted 0), and the names by rank.
+    fn ranks(&self, counts: &[u64]) -> (Vec<u32>, Vec<String>) {
+        let mut ordered: Vec<usize> = (0..self.names.len()).filter(|&i| counts[i] > 0).collect();
+        ordered.sort_unstable_by(|&x, &y| {
+            counts[y]
+                .cmp(&counts[x])
+                .then_with(|| self.names[x].cmp(&self.names[y]))
+        });
+        let mut rank = vec![NO_RANK; self.names.len()];
+        for (r, &i) in ordered.iter().enumerate() {
+            rank[i] = r as u32;
+        }
+        let names = ordered.iter().map(|&i| self.names[i].clone()).collect();
+        (rank, names)
+    }
+
+    /// How often each name occurs in the lists of the given users.
+    fn count<'a>(&self, lists: impl Iterator<Item = &'a [u32]>) -> Vec<u64> {
+        let mut counts = vec![0u64; self.names.len()];
+        for list in lists {
+            for &id in list {
+                counts[id as usize] += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// Strings appended one after another: item j is `text[end[j-1]..end[j]]`.
+#[derive(Debug, Default)]
+struct Strings {
+    text: String,
+    end: Vec<u32>,
+}
+
+impl Strings {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.end.push(self.text.len() as u32);
+    }
+    fn get(&self, j: usize) -> &str {
+        let start = if j == 0 { 0 } else { self.end[j - 1] as usize };
+        &self.text[start..self.end[j] as usize]
+    }
+    fn len(&self) -> usize {
+        self.end.len()
+    }
+}
+
+/// Builds a [`CompiledRegion`] from users handed over one at a time (a page of records after
+/// another), so the parsed records of a whole region never exist at once: each active user is
+/// turned at once into its week mask, age and interned ids (about 150 bytes instead of about
+/// 1.2 KB of strings); the dictionaries are re-coded by frequency, duplicates dropped, users
+/// ordered and exclusions resolved in [`Self::finish`]. The result is the same as [`compile`] or
+/// [`compile_compact`] of the same users in the same order.
+#[derive(Debug)]
+pub struct RegionBuilder {
+    run_date: NaiveDate,
+    history_days: u32,
+    min_overlap_cells: u32,
+    keep_records: bool,
+    /// The active users pushed, in push order, when the records are kept.
+    records: Vec<User>,
+    input_users: usize,
+    inactive: usize,
+    // One entry per active user pushed, in push order.
+    ids: Strings,
+    timezone: Vec<Tz>,
+    region: Vec<u32>,
+    gender: Vec<u32>,
+    seek: Lists,
+    seeks_anyone: Vec<bool>,
+    age: Vec<u8>,
+    age_min: Vec<u8>,
+    age_max: Vec<u8>,
+    avail: Vec<WeekMask>,
+    interests: Lists,
+    langs: Lists,
+    /// Blocked ids of every user, one after another; user i's are items `blocked_end[i-1]..blocked_end[i]`.
+    blocked: Strings,
+    blocked_end: Vec<u32>,
+    regions: Interner,
+    /// Own and sought genders share one interner.
+    genders: Interner,
+    interest_names: Interner,
+    language_names: Interner,
+}
+
+impl RegionBuilder {
+    /// An empty region to compile for `run_date` with `cfg`'s history window and minimum overlap.
+    /// The parsed records are dropped (as [`compile_compact`]); see [`Self::keep_records`].
+    pub fn new(run_date: NaiveDate, cfg: &MatchConfig) -> RegionBuilder {
+        RegionBuilder {
+            run_date,
+            history_days: cfg.history_days,
+            min_overlap_cells: cfg.min_overlap_minutes.div_ceil(CELL_MINUTES),
+            keep_records: false,
+            records: Vec::new(),
+            input_users: 0,
+            inactive: 0,
+            ids: Strings::default(),
+            timezone: Vec::new(),
+            region: Vec::new(),
+            gender: Vec::new(),
+            seek: Lists::default(),
+            seeks_anyone: Vec::new(),
+            age: Vec::new(),
+            age_min: Vec::new(),
+            age_max: Vec::new(),
+            avail: Vec::new(),
+            interests: Lists::default(),
+            langs: Lists::default(),
+            blocked: Strings::default(),
+            blocked_end: Vec::new(),
+            regions: Interner::default(),
+            genders: Interner::default(),
+            interest_names: Interner::default(),
+            language_names: Interner::default(),
+        }
+    }
+
+    /// Whether to keep the parsed records too (as [`compile`]: [`CompiledRegion::user`] works).
+    pub fn keep_records(mut self, keep: bool) -> RegionBuilder {
+        self.keep_records = keep;
+        self
+    }
+
+    /// Users pushed so far (active or not, duplicates included).
+    pub fn input_users(&self) -> usize {
+        self.input_users
+    }
+
+    /// Adds one validated user. Inactive users are only counted.
+    pub fn push(&mut self, user: User) {
+        self.input_users += 1;
+        if !user.active {
+            self.inactive += 1;
+            return;
+        }
+        self.ids.push(&user.user_id);
+        self.timezone.push(user.timezone);
+        self.region.push(self.regions.id(&user.region));
+        self.gender.push(self.genders.id(&user.gender));
+        match &user.seeking.genders {
+            None => {
+                self.seeks_anyone.push(true);
+                self.seek.push([]);
+            }
+            Some(list) => {
+                self.seeks_anyone.push(false);
+                let genders = &mut self.genders;
+                self.seek.push(list.iter().map(|g| genders.id(g)));
+            }
+        }
+        self.age
+            .push(u8::try_from(age_on(user.birth_date, self.run_date)).unwrap_or(u8::MAX));
+        self.age_min.push(user.seeking.age_min.unwrap_or(0));
+        self.age_max.push(user.seeking.age_max.unwrap_or(u8::MAX));
+        self.avail
+            .push(week_mask(user.timezone, &user.availability, self.run_date));
+        let names = &mut self.interest_names;
+        self.interests
+            .push(user.interests.iter().map(|x| names.id(x)));
+        let names = &mut self.language_names;
+        self.langs.push(user.languages.iter().map(|x| names.id(x)));
+        for other in &user.blocked {
+            self.blocked.push(other);
+        }
+        self.blocked_end.push(self.blocked.len() as u32);
+        if self.keep_records {
+            self.records.push(user);
+        }
+    }
+
+    /// Parses one record ([`parse_user`](crate::parse_user)) and adds it; a malformed record is
+    /// returned as its rejection and not added.
+    pub fn push_value(&mut self, record: &serde_json::Value) -> Result<(), Rejection> {
+        self.push(crate::model::parse_user(record)?);
+        Ok(())
+    }
+
+    fn blocked_of(&self, i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 {
+            0
+        } else {
+            self.blocked_end[i - 1] as usize
+        };
+        start..self.blocked_end[i] as usize
+    }
+
+    /// Compiles the users pushed, with the exclusions from their blocks and from `history` pairs
+    /// dated within the `history_days` days before the run date. Of two active users with one id,
+    /// the first pushed is kept.
+    pub fn finish(self, history: &[HistoryPair]) -> CompiledRegion {
+        let b = self;
+        let pushed = b.ids.len();
+        // Stable sort then dedup: the first pushed of each id is kept.
+        let mut kept: Vec<u32> = (0..pushed as u32).collect();
+        kept.sort_by(|&x, &y| b.ids.get(x as usize).cmp(b.ids.get(y as usize)));
+        kept.dedup_by(|later, first| b.ids.get(*later as usize) == b.ids.get(*first as usize));
+        let duplicates = pushed - kept.len();
+
+        let mut counts = vec![0u64; b.genders.names.len()];
+        for &u in &kept {
+            counts[b.gender[u as usize] as usize] += 1;
+        }
+        let (gender_rank, _) = b.genders.ranks(&counts);
+        let mut counts = vec![0u64; b.regions.names.len()];
+        for &u in &kept {
+            counts[b.region[u as usize] as usize] += 1;
+        }
+        let (region_rank, _) = b.regions.ranks(&counts);
+        let gender_bit = |g: u32| -> (u64, bool) {
+            match gender_rank[g as usize] {
+                NO_RANK => (0, false),
+                r if r < 63 => (1u64 << r, false),
+                _ => (1u64 << 63, true),
+            }
+        };
+
+        // Blocking key of every kept user, then the scan order.
+        struct Key {
+            region: u32,
+            gender: u64,
+            seek: u64,
+            by_name: bool,
+            age: u8,
+            user: u32,
+        }
+        let mut keys: Vec<Key> = kept
+            .iter()
+            .map(|&u| {
+                let i = u as usize;
+                let (gender, mut by_name) = gender_bit(b.gender[i]);
+                let seek = if b.seeks_anyone[i] {
+                    u64::MAX
+                } else {
+                    b.seek.of(i).iter().fold(0u64, |m, &g| {
+                        let (bit, overflow) = gender_bit(g);
+                        by_name |= overflow;
+                        m | bit
+                    })
+                };
+                Key {
+                    region: region_rank[b.region[i] as usize],
+                    gender,
+                    seek,
+                    by_name,
+                    age: b.age[i],
+                    user: u,
+                }
+            })
+            .collect();
+        drop(kept);
+        keys.sort_unstable_by(|kx, ky| {
+            (kx.region, kx.gender, kx.seek, kx.age)
+                .cmp(&(ky.region, ky.gender, ky.seek, ky.age))
+                .then_with(|| b.ids.get(kx.user as usize).cmp(b.ids.get(ky.user as usize)))
+        });
+        let n = keys.len();
+
+        // Groups over the scan order.
+        let mut groups: Vec<Group> = Vec::new();
+        let mut group_keys: Vec<(u32, u64, u64)> = Vec::new();
+        let mut group_of = vec![0u32; n];
+        for (pos, key) in keys.iter().enumerate() {
+            let k = (key.region, key.gender, key.seek);
+            if group_keys.last() != Some(&k) {
+                group_keys.push(k);
+                groups.push(Group {
+                    start: pos as u32,
+                    end: pos as u32,
+                    compatible: Vec::new(),
+                });
+            }
+            let g = groups.len() - 1;
+            groups[g].end = pos as u32 + 1;
+            group_of[pos] = g as u32;
+        }
+        for (g, &(region, gender, seek)) in group_keys.iter().enumerate() {
+            groups[g].compatible = group_keys
+                .iter()
+                .enumerate()
+                .filter(|(_, &(r2, g2, s2))| r2 == region && seek & g2 != 0 && s2 & gender != 0)
+                .map(|(h, _)| h as u32)
+                .collect();
+        }
+
+        let src = |pos: usize| keys[pos].user as usize;
+        let (interest_rank, interest_names) = b.interest_names.ranks(
+            &b.interest_names
+                .count((0..n).map(|p| b.interests.of(src(p)))),
+        );
+        let (lang_rank, language_names) = b
+            .language_names
+            .ranks(&b.language_names.count((0..n).map(|p| b.langs.of(src(p)))));
+        let interest_words = interest_names.len().div_ceil(64).max(1);
+        let lang_words = language_names.len().div_ceil(64).max(1);
+        let ranked = |rank: &'_ [u32], list: &'_ [u32]| -> Vec<u32> {
+            list.iter()
+                .map(|&x| rank[x as usize])
+                .filter(|&r| r != NO_RANK)
+                .collect()
+        };
+
+        // Exclusions: blocks in either direction, plus recent history, as sorted per-user lists.
+        let (excl_offsets, excl) = {
+            let mut index_of: HashMap<&str, u32> = HashMap::with_capacity(n);
+            for pos in 0..n {
+                index_of.insert(b.ids.get(src(pos)), pos as u32);
+            }
+            let mut pairs: Vec<(u32, u32)> = Vec::new();
+            let mut exclude = |a: u32, c: u32| {
+                if a != c {
+                    pairs.push((a, c));
+                    pairs.push((c, a));
+                }
+            };
+            for pos in 0..n {
+                for j in b.blocked_of(src(pos)) {
+                    if let Some(&other) = index_of.get(b.blocked.get(j)) {
+                        exclude(pos as u32, other);
+                    }
+                }
+            }
+            let earliest = b.run_date - Duration::days(i64::from(b.history_days));
+            for pair in history {
+                if pair.date >= earliest && pair.date < b.run_date {
+                    if let (Some(&x), Some(&y)) =
+                        (index_of.get(pair.a.as_str()), index_of.get(pair.b.as_str()))
+                    {
+                        exclude(x, y);
+                    }
+                }
+            }
+            drop(index_of);
+            pairs.sort_unstable();
+            pairs.dedup();
+            let excl: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+            let mut offsets = vec![0u32; n + 1];
+            let mut at = 0usize;
+            for i in 0..n {
+                while at < pairs.len() && pairs[at].0 as usize == i {
+                    at += 1;
+                }
+                offsets[i + 1] = at as u32;
+            }
+            (offsets, excl)
+        };
+
+        let week_start =
+            Utc.from_utc_datetime(&week_monday(b.run_date).and_time(chrono::NaiveTime::MIN));
+        let mut interests = vec![0u64; n * interest_words];
+        let mut langs = vec![0u64; n * lang_words];
+        let mut profiles = Vec::with_capacity(n);
+        let mut n_langs = Vec::with_capacity(n);
+        for (pos, key) in keys.iter().enumerate() {
+            let i = key.user as usize;
+            let iw = &mut interests[pos * interest_words..(pos + 1) * interest_words];
+            set_bits(
+                iw,
+                b.interests
+                    .of(i)
+                    .iter()
+                    .map(|&x| interest_rank[x as usize])
+                    .filter(|&r| r != NO_RANK),
+            );
+            let lw = &mut langs[pos * lang_words..(pos + 1) * lang_words];
+            set_bits(
+                lw,
+                b.langs
+                    .of(i)
+                    .iter()
+                    .map(|&x| lang_rank[x as usize])
+                    .filter(|&r| r != NO_RANK),
+            );
+            let avail = b.avail[i];
+            let mut flags = 0;
+            if excl_offsets[pos + 1] > excl_offsets[pos] {
+                flags |= FLAG_EXCLUSIONS;
+            }
+            if key.by_name {
+                flags |= FLAG_GENDER_BY_NAME;
+            }
+            profiles.push(Profile {
+                avail,
+                lang: lw[0],
+                age: key.age,
+                age_min: b.age_min[i],
+                age_max: b.age_max[i],
+                flags,
+                avail_cells: mask_cells(&avail) as u16,
+                n_interests: b.interests.of(i).len() as u16,
+            });
+            n_langs.push(u8::try_from(b.langs.of(i).len()).unwrap_or(u8::MAX));
+        }
+
+        // Every divisor of a one-sided score is a small count: tabulate 1/x up to the largest.
+        let largest = profiles
+            .iter()
+            .map(|p| usize::from(p.n_interests).max(usize::from(p.avail_cells)))
+            .max()
+            .unwrap_or(0)
+            .max(usize::from(u8::MAX) + 2);
+        let recip: Vec<f64> = (0..=largest)
+            .map(|x| if x == 0 { 0.0 } else { 1.0 / x as f64 })
+            .collect();
+
+        // The columns that outlive the records. Gender ids here are in order of first appearance
+        // (own gender, then sought ones) in the scan order.
+        let mut gender_id = vec![NO_RANK; b.genders.names.len()];
+        let mut next_gender = 0u32;
+        let mut recode = |g: u32| -> u32 {
+            let slot = &mut gender_id[g as usize];
+            if *slot == NO_RANK {
+                *slot = next_gender;
+                next_gender += 1;
+            }
+            *slot
+        };
+        let mut cols = Columns {
+            interest_names,
+            language_names,
+            ..Columns::default()
+        };
+        for key in &keys {
+            let i = key.user as usize;
+            cols.ids.push_str(b.ids.get(i));
+            cols.id_end.push(cols.ids.len() as u32);
+            cols.timezone.push(b.timezone[i]);
+            cols.region.push(key.region);
+            cols.gender.push(recode(b.gender[i]));
+            cols.seeks_anyone.push(b.seeks_anyone[i]);
+            let sought: Vec<u32> = b.seek.of(i).iter().map(|&g| recode(g)).collect();
+            cols.seek.push(sought);
+            cols.interest_list
+                .push(ranked(&interest_rank, b.interests.of(i)));
+            cols.lang_list.push(ranked(&lang_rank, b.langs.of(i)));
+        }
+
+        let users = if b.keep_records {
+            let mut slots: Vec<Option<User>> = b.records.into_iter().map(Some).collect();
+            keys.iter()
+                .filter_map(|k| slots[k.user as usize].take())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        CompiledRegion {
+            run_date: b.run_date,
+            week_start_utc: week_start,
+            users,
+            cols,
+            profiles,
+            groups,
+            group_of,
+            interest_words,
+            interests,
+            lang_words,
+            langs,
+            n_langs,
+            recip,
+            excl_offsets,
+            excl,
+            min_overlap_cells: b.min_overlap_cells,
+            inactive: b.inactive,
+            duplicates,
+            input_users: b.input_users,
+        }
+    }
+}
+
 /// Compiles the active users (inactive ones are dropped; of two records with one id, the first in
-/// id-sorted, then input order is kept) for `run_date`, with the exclusions from blocks and from
-/// `history` pairs dated within the `history_days` days before the run date. The parsed records
-/// are kept ([`CompiledRegion::user`]); [`compile_compact`] is the same without them.
+/// input order is kept) for `run_date`, with the exclusions from blocks and from `history` pairs
+/// dated within the `history_days` days before the run date. The parsed records are kept
+/// ([`CompiledRegion::user`]); [`compile_compact`] is the same without them, and
+/// [`RegionBuilder`] the same from users handed over one by one.
 pub fn compile(
     users: Vec<User>,
     history: &[HistoryPair],
     run_date: NaiveDate,
     cfg: &MatchConfig,
 ) -> CompiledRegion {
-    compile_with(users, history, run_date, cfg, true)
+    let mut builder = RegionBuilder::new(run_date, cfg).keep_records(true);
+    builder.records.reserve(users.len());
+    for u in users {
+        builder.push(u);
+    }
+    builder.finish(history)
 }
 
 /// [`compile`], dropping the parsed records once compiled: everything the scan, the selection,
 /// [`crate::suggestions`] and [`crate::reasons`] need stays, as ids and flat arrays, which at a
 /// million users is about 70 MB instead of about 1.2 GB. [`CompiledRegion::users`] is then
-/// empty; [`CompiledRegion::user_id`] gives the ids.
+/// empty; [`CompiledRegion::user_id`] gives the ids. A caller that reads records page by page
+/// should push them into a [`RegionBuilder`] instead, so the whole `Vec<User>` never exists.
 pub fn compile_compact(
     users: Vec<User>,
     history: &[HistoryPair],
     run_date: NaiveDate,
     cfg: &MatchConfig,
 ) -> CompiledRegion {
-    compile_with(users, history, run_date, cfg, false)
-}
-
-fn compile_with(
-    users: Vec<User>,
-    history: &[HistoryPair],
-    run_date: NaiveDate,
-    cfg: &MatchConfig,
-    keep_records: bool,
-) -> CompiledRegion {
-    let input_users = users.len();
-    let mut active: Vec<User> = Vec::with_capacity(users.len());
-    let mut inactive = 0;
+    let mut builder = RegionBuilder::new(run_date, cfg);
     for u in users {
-        if u.active {
-            active.push(u);
-        } else {
-            inactive += 1;
-        }
+        builder.push(u);
     }
-    // Stable sort then dedup: the result does not depend on page order except among duplicates.
-    active.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-    let before = active.len();
-    active.dedup_by(|later, first| later.user_id == first.user_id);
-    let duplicates = before - active.len();
-
-    let (gender_ids, _) = dictionary(active.iter().map(|u| u.gender.as_str()));
-    let (region_ids, _) = dictionary(active.iter().map(|u| u.region.as_str()));
-    let gender_bit = |g: &str| -> (u64, bool) {
-        match gender_ids.get(g) {
-            Some(&id) if id < 63 => (1u64 << id, false),
-            Some(_) => (1u64 << 63, true),
-            // A sought gender nobody has: no bit needed.
-            None => (0, false),
-        }
-    };
-
-    // Blocking key and age for every user, then the scan order.
-    struct Key {
-        region: u32,
-        gender: u64,
-        seek: u64,
-        by_name: bool,
-        age: u8,
-    }
-    let keys: Vec<Key> = active
-        .iter()
-        .map(|u| {
-            let (gender, mut by_name) = gender_bit(&u.gender);
-            let seek = match &u.seeking.genders {
-                None => u64::MAX,
-                Some(list) => list.iter().fold(0u64, |m, g| {
-                    let (bit, overflow) = gender_bit(g);
-                    by_name |= overflow;
-                    m | bit
-                }),
-            };
-            Key {
-                region: region_ids.get(u.region.as_str()).copied().unwrap_or(0),
-                gender,
-                seek,
-                by_name,
-                age: u8::try_from(age_on(u.birth_date, run_date)).unwrap_or(u8::MAX),
-            }
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..active.len()).collect();
-    order.sort_by(|&x, &y| {
-        let (kx, ky) = (&keys[x], &keys[y]);
-        (kx.region, kx.gender, kx.seek, kx.age)
-            .cmp(&(ky.region, ky.gender, ky.seek, ky.age))
-            .then_with(|| active[x].user_id.cmp(&active[y].user_id))
-    });
-
-    // Groups over the scan order.
-    let mut groups: Vec<Group> = Vec::new();
-    let mut group_keys: Vec<(u32, u64, u64)> = Vec::new();
-    let mut group_of = vec![0u32; order.len()];
-    for (pos, &i) in order.iter().enumerate() {
-        let k = (keys[i].region, keys[i].gender, keys[i].seek);
-        if group_keys.last() != Some(&k) {
-            group_keys.push(k);
-            groups.push(Group {
-                start: pos as u32,
-                end: pos as u32,
-                compatible: Vec::new(),
-            });
-        }
-        let g = groups.len() - 1;
-        groups[g].end = pos as u32 + 1;
-        group_of[pos] = g as u32;
-    }
-    for (g, &(region, gender, seek)) in group_keys.iter().enumerate() {
-        groups[g].compatible = group_keys
-            .iter()
-            .enumerate()
-            .filter(|(_, &(r2, g2, s2))| r2 == region && seek & g2 != 0 && s2 & gender != 0)
-            .map(|(h, _)| h as u32)
-            .collect();
-    }
-
-    // Reorder users into scan order.
-    let mut slots: Vec<Option<User>> = active.into_iter().map(Some).collect();
-    let users: Vec<User> = order.iter().filter_map(|&i| slots[i].take()).collect();
-    let keys: Vec<Key> = {
-        let mut keyed: Vec<Option<Key>> = keys.into_iter().map(Some).collect();
-        order.iter().filter_map(|&i| keyed[i].take()).collect()
-    };
-
-    let (interest_ids, interest_names) = dictionary(
-        users
-            .iter()
-            .flat_map(|u| u.interests.iter().map(String::as_str)),
-    );
-    let (lang_ids, language_names) = dictionary(
-        users
-            .iter()
-            .flat_map(|u| u.languages.iter().map(String::as_str)),
-    );
-    let interest_words = interest_names.len().div_ceil(64).max(1);
-    let lang_words = language_names.len().div_ceil(64).max(1);
-    let mut interests = vec![0u64; users.len() * interest_words];
-    let mut langs = vec![0u64; users.len() * lang_words];
-
-    // Exclusions: blocks in either direction, plus recent history, as sorted per-user lists.
-    let index_of: HashMap<&str, u32> = users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.user_id.as_str(), i as u32))
-        .collect();
-    let mut excluded: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    let mut exclude = |a: u32, b: u32| {
-        if a != b {
-            excluded.entry(a).or_default().push(b);
-            excluded.entry(b).or_default().push(a);
-        }
-    };
-    for (i, u) in users.iter().enumerate() {
-        for other in &u.blocked {
-            if let Some(&j) = index_of.get(other.as_str()) {
-                exclude(i as u32, j);
-            }
-        }
-    }
-    let earliest = run_date - Duration::days(i64::from(cfg.history_days));
-    for pair in history {
-        if pair.date >= earliest && pair.date < run_date {
-            if let (Some(&a), Some(&b)) =
-                (index_of.get(pair.a.as_str()), index_of.get(pair.b.as_str()))
-            {
-                exclude(a, b);
-            }
-        }
-    }
-    drop(index_of);
-    let mut excl_offsets = Vec::with_capacity(users.len() + 1);
-    let mut excl = Vec::new();
-    excl_offsets.push(0u32);
-    for i in 0..users.len() as u32 {
-        if let Some(list) = excluded.get_mut(&i) {
-            list.sort_unstable();
-            list.dedup();
-            excl.extend_from_slice(list);
-        }
-        excl_offsets.push(excl.len() as u32);
-    }
-
-    let week_start = Utc.from_utc_datetime(&week_monday(run_date).and_time(chrono::NaiveTime::MIN));
-    let mut profiles = Vec::with_capacity(users.len());
-    for (i, u) in users.iter().enumerate() {
-        let iw = &mut interests[i * interest_words..(i + 1) * interest_words];
-        set_bits(
-            iw,
-            u.interests
-                .iter()
-                .filter_map(|x| interest_ids.get(x.as_str()).copied()),
-        );
-        let lw = &mut langs[i * lang_words..(i + 1) * lang_words];
-        set_bits(
-            lw,
-            u.languages
-                .iter()
-                .filter_map(|x| lang_ids.get(x.as_str()).copied()),
-        );
-        let avail = week_mask(u.timezone, &u.availability, run_date);
-        let mut flags = 0;
-        if excl_offsets[i + 1] > excl_offsets[i] {
-            flags |= FLAG_EXCLUSIONS;
-        }
-        if keys[i].by_name {
-            flags |= FLAG_GENDER_BY_NAME;
-        }
-        profiles.push(Profile {
-            avail,
-            lang: lw[0],
-            age: keys[i].age,
-            age_min: u.seeking.age_min.unwrap_or(0),
-            age_max: u.seeking.age_max.unwrap_or(u8::MAX),
-            flags,
-            avail_cells: mask_cells(&avail) as u16,
-            n_interests: u.interests.len() as u16,
-        });
-    }
-
-    let n_langs: Vec<u8> = users
-        .iter()
-        .map(|u| u8::try_from(u.languages.len()).unwrap_or(u8::MAX))
-        .collect();
-    // Every divisor of a one-sided score is a small count: tabulate 1/x up to the largest.
-    let largest = profiles
-        .iter()
-        .map(|p| usize::from(p.n_interests).max(usize::from(p.avail_cells)))
-        .max()
-        .unwrap_or(0)
-        .max(usize::from(u8::MAX) + 2);
-    let recip: Vec<f64> = (0..=largest)
-        .map(|x| if x == 0 { 0.0 } else { 1.0 / x as f64 })
-        .collect();
-    // The columns that outlive the records.
-    let mut gender_names: HashMap<&str, u32> = HashMap::new();
-    fn gender_id<'u>(names: &mut HashMap<&'u str, u32>, g: &'u str) -> u32 {
-        let next = names.len() as u32;
-        *names.entry(g).or_insert(next)
-    }
-    let mut cols = Columns {
-        interest_names,
-        language_names,
-        ..Columns::default()
-    };
-    for (u, key) in users.iter().zip(&keys) {
-        cols.ids.push_str(&u.user_id);
-        cols.id_end.push(cols.ids.len() as u32);
-        cols.timezone.push(u.timezone);
-        cols.region.push(key.region);
-        cols.gender.push(gender_id(&mut gender_names, &u.gender));
-        match &u.seeking.genders {
-            None => {
-                cols.seeks_anyone.push(true);
-                cols.seek.push([]);
-            }
-            Some(list) => {
-                cols.seeks_anyone.push(false);
-                let ids: Vec<u32> = list
-                    .iter()
-                    .map(|g| gender_id(&mut gender_names, g))
-                    .collect();
-                cols.seek.push(ids);
-            }
-        }
-        cols.interest_list.push(
-            u.interests
-                .iter()
-                .filter_map(|x| interest_ids.get(x.as_str()).copied()),
-        );
-        cols.lang_list.push(
-            u.languages
-                .iter()
-                .filter_map(|x| lang_ids.get(x.as_str()).copied()),
-        );
-    }
-    drop(gender_names);
-    drop(interest_ids);
-    drop(lang_ids);
-    let users = if keep_records { users } else { Vec::new() };
-    CompiledRegion {
-        run_date,
-        week_start_utc: week_start,
-        users,
-        cols,
-        profiles,
-        groups,
-        group_of,
-        interest_words,
-        interests,
-        lang_words,
-        langs,
-        n_langs,
-        recip,
-        excl_offsets,
-        excl,
-        min_overlap_cells: cfg.min_overlap_minutes.div_ceil(CELL_MINUTES),
-        inactive,
-        duplicates,
-        input_users,
-    }
+    builder.finish(history)
 }
+
+#[cfg(test)]
+pub(crate) mod reference;
 
 #[cfg(test)]
 mod tests {

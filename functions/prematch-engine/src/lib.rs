@@ -1,8 +1,9 @@
 //! prematch-engine: who is suggested to whom — validated users in, mutual explained suggestions out.
 //!
 //! Pure: no I/O, no async, no AWS. The phases are public so a big region can be sharded:
-//! [`compile`] → [`candidate_edges`] for shards of users → [`CandidateSet::merge`] → [`select`]
-//! over the union → [`reasons`] for each selected pair. [`match_region`] runs them all.
+//! [`compile`] (or a [`RegionBuilder`] fed page by page) → [`candidate_edges`] for shards of
+//! users → [`CandidateSet::merge`] → [`select`] over the union → [`reasons`] for each selected
+//! pair. [`match_region`] runs them all; [`match_compiled`] all but the compile.
 //! Scoring and selection are explained, with formulas, in the crate's README.
 
 pub mod candidates;
@@ -20,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 pub use candidates::{candidate_edges, feasible_graph, CandidateSet, Edge};
 pub use chrono::NaiveDate;
-pub use compile::{compile, compile_compact, week_mask, CompiledRegion, WeekMask, CELL_MINUTES};
+pub use compile::{
+    compile, compile_compact, week_mask, CompiledRegion, RegionBuilder, WeekMask, CELL_MINUTES,
+};
 pub use model::{parse_user, Rejection, RejectionKind, Seeking, Slot, User, Weekday};
 pub use owners::owner_candidates;
 pub use reasons::{reasons, LocalWindow, Reasons, SharedTime};
@@ -190,11 +193,20 @@ pub fn match_region(
     // The records are not needed after compiling (the ids and names stay in compact columns).
     let region = compile_compact(users, history, run_date, cfg);
     let compile_ms = ms(t);
+    let mut outcome = match_compiled(&region, cfg);
+    outcome.stats.times.compile_ms = compile_ms;
+    outcome
+}
 
+/// [`match_region`] on a region already compiled, e.g. by a [`RegionBuilder`] fed page by page
+/// (so the parsed records of the whole region never exist at once). `times.compile_ms` is 0:
+/// the caller knows how long its compile took.
+pub fn match_compiled(region: &CompiledRegion, cfg: &MatchConfig) -> RegionOutcome {
+    let compile_ms = 0.0;
     let t = Instant::now();
     let k = cfg.suggestions_per_user.max(1);
     let cands = candidate_edges(
-        &region,
+        region,
         0..region.len() as u32,
         cfg.candidates_per_user(),
         k,
@@ -207,7 +219,7 @@ pub fn match_region(
     let select_ms = ms(t);
 
     let t = Instant::now();
-    let suggestions = suggestions(&region, &selection.pairs);
+    let suggestions = suggestions(region, &selection.pairs);
     let reasons_ms = ms(t);
 
     let with_partner: HashSet<u32> = cands.edges.iter().flat_map(|e| [e.a, e.b]).collect();

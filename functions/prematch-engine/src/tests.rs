@@ -544,3 +544,264 @@ fn compact_region_explains_and_checks_pairs_exactly_like_the_full_one() {
     assert_eq!(suggestions(&full, &picked), explained);
     assert!(explained.iter().any(|s| !s.reasons.interests.is_empty()));
 }
+
+// ---------- the streaming compile against the whole-Vec reference ----------
+
+/// The previous session's compile of a whole `Vec<User>`, kept as the reference.
+fn reference(
+    users: Vec<User>,
+    history: &[HistoryPair],
+    cfg: &MatchConfig,
+    keep: bool,
+) -> CompiledRegion {
+    crate::compile::reference::compile_with(users, history, run_date(), cfg, keep)
+}
+
+/// Generated users of several regions, with inactive users, duplicated ids (active and
+/// inactive copies, with other fields) and blocks, plus recent, old and unknown history.
+fn generated_region(n: usize, seed: u64) -> (Vec<Value>, Vec<HistoryPair>) {
+    let mut records: Vec<Value> = prematch_gen::generate(&prematch_gen::GenConfig {
+        users: n,
+        regions: 3,
+        seed,
+        malformed_per_mille: 0,
+    })
+    .filter_map(|line| line.value)
+    .collect();
+    let copies: Vec<Value> = records
+        .iter()
+        .step_by(17)
+        .enumerate()
+        .map(|(j, r)| {
+            let mut copy = r.clone();
+            copy["interests"] = json!(["a-new-interest", "climbing"]);
+            copy["gender"] = json!("another-gender");
+            copy["active"] = json!(j % 3 != 0);
+            copy
+        })
+        .collect();
+    for (j, copy) in copies.into_iter().enumerate() {
+        // Duplicates arrive before and after their first record.
+        let at = (j * 131) % records.len();
+        records.insert(at, copy);
+    }
+    for r in records.iter_mut().step_by(11) {
+        r["active"] = json!(false);
+    }
+    let ids: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["user_id"].as_str().map(str::to_string))
+        .collect();
+    let history = ids
+        .windows(2)
+        .step_by(5)
+        .enumerate()
+        .map(|(j, w)| HistoryPair {
+            a: w[j % 2].clone(),
+            b: if j % 23 == 0 {
+                "u_unknown".to_string()
+            } else {
+                w[1 - j % 2].clone()
+            },
+            date: run_date() - chrono::Duration::days((j % 20) as i64),
+        })
+        .collect();
+    (records, history)
+}
+
+fn parsed(records: &[Value]) -> Vec<User> {
+    records
+        .iter()
+        .map(|r| parse_user(r).expect("generated record is valid"))
+        .collect()
+}
+
+#[test]
+fn streaming_compile_is_identical_to_the_whole_vec_compile_on_generated_regions() {
+    // GIVEN generated regions with blocks, history, duplicates and inactive users
+    for (n, seed) in [(3_000, 11), (1_500, 12)] {
+        let (records, history) = generated_region(n, seed);
+        let cfg = MatchConfig::default();
+        let want = reference(parsed(&records), &history, &cfg, false);
+        // WHEN the records are pushed one by one, page by page, as JSON values
+        let mut builder = RegionBuilder::new(run_date(), &cfg);
+        for page in records.chunks(100) {
+            for r in page {
+                builder.push_value(r).expect("valid");
+            }
+        }
+        assert_eq!(builder.input_users(), records.len());
+        let streamed = builder.finish(&history);
+        // THEN the compiled region is the same, field for field
+        assert!(
+            want.duplicates > 0 && want.inactive > 0,
+            "the data has both"
+        );
+        assert!(want.excl.len() > 100, "blocks and history exclude pairs");
+        assert_eq!(streamed, want);
+        // AND compile_compact and compile (with the records) are the same as their references
+        assert_eq!(
+            compile_compact(parsed(&records), &history, run_date(), &cfg),
+            want
+        );
+        let full = compile(parsed(&records), &history, run_date(), &cfg);
+        assert!(full.has_records());
+        assert_eq!(full, reference(parsed(&records), &history, &cfg, true));
+    }
+}
+
+#[test]
+fn streaming_compile_is_identical_on_every_field_form() {
+    // GIVEN users with every form a field can take: no sought genders, a sought gender nobody has,
+    // more than 63 genders (checked by name), open and closed age ranges, no interests, repeated
+    // list entries (a hand-made User), blocks of oneself, of unknown and of duplicated ids, a
+    // duplicate id with other fields, an inactive one, and history inside, outside and at the
+    // edges of the window, reversed, of oneself and of unknown users
+    let mut users: Vec<User> = Vec::new();
+    for i in 0..120usize {
+        users.push(user(record(
+            &format!("u_{:06}", 120 - i),
+            &format!("g{}", i % 90),
+            &[],
+            |v| {
+                match i % 5 {
+                    0 => v["seeking"] = json!({}),
+                    1 => {
+                        v["seeking"]["genders"] =
+                            json!(["g1", "nobody", format!("g{}", 69 - i % 70)])
+                    }
+                    2 => v["seeking"] = json!({"age_min": 30}),
+                    3 => v["seeking"] = json!({"genders": ["g3", "g65"], "age_max": 35}),
+                    _ => v["seeking"]["genders"] = json!(["g0", "g2", "g66"]),
+                }
+                if i % 7 == 0 {
+                    v["interests"] = json!([]);
+                }
+                if i % 4 == 0 {
+                    v["languages"] = json!(["de", "en", format!("x{}", i % 3)]);
+                }
+                if i % 6 == 0 {
+                    v["active"] = json!(false);
+                }
+                v["timezone"] =
+                    json!(["Europe/Berlin", "Asia/Kathmandu", "America/New_York"][i % 3]);
+                v["blocked"] = json!([
+                    format!("u_{:06}", 120 - i),
+                    "u_nobody",
+                    format!("u_{:06}", (i * 7) % 120 + 1)
+                ]);
+                v["region"] = json!(if i % 9 == 0 { "us-east" } else { "eu-west" });
+            },
+        )));
+    }
+    let mut repeated = users[3].clone();
+    repeated.interests = vec!["jazz".into(), "jazz".into(), "zoo".into()];
+    repeated.languages = vec!["en".into(), "en".into()];
+    repeated.blocked = vec![users[5].user_id.clone(), users[5].user_id.clone()];
+    users.push(repeated);
+    let mut duplicate = users[10].clone();
+    duplicate.gender = "g69".into();
+    duplicate.interests = vec!["only-in-the-duplicate".into()];
+    users.insert(2, duplicate);
+    let mut inactive_duplicate = users[20].clone();
+    inactive_duplicate.active = false;
+    users.insert(0, inactive_duplicate);
+    let id = |i: usize| format!("u_{i:06}");
+    let history: Vec<HistoryPair> = [
+        (1, 2, 1),
+        (3, 2, 14),
+        (4, 5, 15),
+        (6, 7, 0),
+        (8, 8, 2),
+        (9, 999, 2),
+        (12, 13, -1),
+        (2, 1, 3),
+    ]
+    .iter()
+    .map(|&(a, b, days)| HistoryPair {
+        a: id(a),
+        b: id(b),
+        date: run_date() - chrono::Duration::days(days),
+    })
+    .collect();
+    for history_days in [14, 0, 30] {
+        let cfg = MatchConfig {
+            history_days,
+            min_overlap_minutes: 90,
+            ..MatchConfig::default()
+        };
+        let want = reference(users.clone(), &history, &cfg, true);
+        assert!(
+            want.profiles.iter().any(|p| p.flags & 2 != 0),
+            "some gender by name"
+        );
+        // WHEN they are pushed into a builder (with and without the records)
+        let mut full = RegionBuilder::new(run_date(), &cfg).keep_records(true);
+        let mut compact = RegionBuilder::new(run_date(), &cfg);
+        for u in &users {
+            full.push(u.clone());
+            compact.push(u.clone());
+        }
+        // THEN both are identical to the reference
+        assert_eq!(full.finish(&history), want);
+        assert_eq!(
+            compact.finish(&history),
+            reference(users.clone(), &history, &cfg, false)
+        );
+    }
+}
+
+#[test]
+fn builder_rejects_a_malformed_record_exactly_as_parse_user_and_keeps_going() {
+    // GIVEN a valid record, a malformed one and another valid one
+    let good = record("u_000001", "woman", &["man"], |_| {});
+    let bad = record("u_000002", "man", &["woman"], |v| {
+        v["timezone"] = json!("Mars/Base")
+    });
+    let other = record("u_000003", "man", &["woman"], |_| {});
+    let cfg = MatchConfig::default();
+    let mut builder = RegionBuilder::new(run_date(), &cfg);
+    // WHEN they are pushed
+    builder.push_value(&good).expect("valid");
+    let rejection = builder.push_value(&bad).expect_err("malformed");
+    builder
+        .push_value(&json!("not an object"))
+        .expect_err("not an object");
+    builder.push_value(&other).expect("valid");
+    // THEN the rejection is parse_user's, and the region holds the two valid users only
+    assert_eq!(Err(rejection), parse_user(&bad).map(|_| ()));
+    assert_eq!(builder.input_users(), 2);
+    let region = builder.finish(&[]);
+    assert_eq!(
+        region,
+        reference(vec![user(good), user(other)], &[], &cfg, false)
+    );
+    assert_eq!(region.len(), 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn streaming_compile_is_identical_for_any_region_and_order(
+        (records, raw_history) in arb_region(),
+        rotate in 0usize..40,
+        dup in proptest::collection::vec(0usize..40, 0..4),
+    ) {
+        let mut users: Vec<User> = records.iter().map(|r| parse_user(r).expect("valid")).collect();
+        let len = users.len();
+        users.rotate_left(rotate % len);
+        for d in dup {
+            let mut copy = users[d % len].clone();
+            copy.languages.reverse();
+            users.push(copy);
+        }
+        let history = history_of(&raw_history);
+        let cfg = MatchConfig::default();
+        let mut builder = RegionBuilder::new(run_date(), &cfg);
+        for u in users.clone() {
+            builder.push(u);
+        }
+        prop_assert_eq!(builder.finish(&history), reference(users, &history, &cfg, false));
+    }
+}
