@@ -71,7 +71,14 @@ struct TopLists {
     /// The root key of each full heap (0 while not full): a compact array that stays in cache, so
     /// most offers are rejected without touching the heap itself.
     floor: Vec<u64>,
+    /// Queued offers (owner, key): the first `pending` entries.
+    pending_owner: Vec<u32>,
+    pending_key: Vec<u64>,
+    pending: usize,
 }
+
+/// Offers that passed their owner's floor, waiting to be inserted (see [`TopLists::offer_later`]).
+const PENDING: usize = 256;
 
 impl TopLists {
     fn new(n: usize, c: usize) -> TopLists {
@@ -80,7 +87,49 @@ impl TopLists {
             keys: vec![0; n * c],
             len: vec![0; n],
             floor: vec![0; n],
+            pending_owner: vec![0; PENDING],
+            pending_key: vec![0; PENDING],
+            pending: 0,
         }
+    }
+
+    /// Offers `key` to `owner`'s list, without a branch on the outcome: an offer above the floor
+    /// is queued, and the queue is inserted [`PENDING`] offers at a time by [`Self::flush`]. The
+    /// lists are n × C × 8 bytes (24 MB per worker at 100,000 users, 240 MB at a million), so
+    /// inserting at once would wait on a cache miss per offer; the flush first touches all the
+    /// queued heaps, so their misses overlap, then inserts. The result does not depend on when
+    /// an offer is inserted (each list keeps its best C keys under one total order).
+    #[inline(always)]
+    fn offer_later(&mut self, owner: u32, key: u64) {
+        let i = self.pending;
+        self.pending_owner[i] = owner;
+        self.pending_key[i] = key;
+        self.pending = i + usize::from(key > self.floor[owner as usize]);
+        if self.pending == PENDING {
+            self.flush();
+        }
+    }
+
+    /// Inserts the queued offers (a queued offer may have fallen below its floor meanwhile: the
+    /// insert checks again).
+    #[inline(never)]
+    fn flush(&mut self) {
+        let (c, n) = (self.c, self.pending);
+        let mut touched = 0u64;
+        for &owner in &self.pending_owner[..n] {
+            let heap = &self.keys[owner as usize * c..(owner as usize + 1) * c];
+            // One load per cache line of the heap, independent of each other.
+            for j in (0..c).step_by(8) {
+                touched ^= heap[j];
+            }
+            touched ^= heap[c - 1];
+        }
+        std::hint::black_box(touched);
+        for i in 0..n {
+            let (owner, key) = (self.pending_owner[i], self.pending_key[i]);
+            self.insert(owner as usize, key);
+        }
+        self.pending = 0;
     }
 
     #[inline]
@@ -185,8 +234,8 @@ pub fn candidate_edges(
             let (mut scanned, mut feasible) = (0u64, 0u64);
             let mut sink = |a: u32, b: u32, s: u32| {
                 feasible += 1;
-                top.offer(a as usize, TopLists::key(b, s));
-                top.offer(b as usize, TopLists::key(a, s));
+                top.offer_later(a, TopLists::key(b, s));
+                top.offer_later(b, TopLists::key(a, s));
             };
             for &c0 in chunks.iter().skip(w).step_by(workers) {
                 let rows = c0 as usize..(c0 + CHUNK).min(end) as usize;
@@ -194,6 +243,7 @@ pub fn candidate_edges(
                     scanned += scan::scan_tile::<false>(region, &layout, tile, &weights, &mut sink);
                 });
             }
+            top.flush();
             (top, scanned, feasible)
         })
         .collect();

@@ -16,7 +16,7 @@
 
 use std::ops::Range;
 
-use crate::compile::{CompiledRegion, ScoreInfo, MASK_WORDS};
+use crate::compile::{CompiledRegion, ScoreInfo, FLAG_EXCLUSIONS, FLAG_GENDER_BY_NAME, MASK_WORDS};
 use crate::score::{self, Weights};
 
 /// Partners tested per kernel call (one bit each in the survivor mask).
@@ -166,6 +166,7 @@ struct TileSeeker<'r> {
     info: ScoreInfo,
     interests: &'r [u64],
     langs: &'r [u64],
+    excl: &'r [u32],
     lo: usize,
     hi: usize,
 }
@@ -233,6 +234,7 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
                 info: region.score_info(a),
                 interests: region.interests_of(a),
                 langs: region.langs_of(a),
+                excl: region.exclusions_of(a),
                 lo: 0,
                 hi: 0,
             }
@@ -283,8 +285,15 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
                     if ALL && b == s.a {
                         continue;
                     }
-                    if (s.flags | layout.flags[b]) != 0 && !score::passes_slow_rules(region, s.a, b)
+                    // The rare rules: genders beyond the coded ones, by
+                    // name; exclusions from the seeker's own sorted list (`excluded` reads only
+                    // that one, so a partner's flag alone needs no look-up).
+                    if (s.flags | layout.flags[b]) & FLAG_GENDER_BY_NAME != 0
+                        && !region.genders_accept(s.a, b)
                     {
+                        continue;
+                    }
+                    if s.flags & FLAG_EXCLUSIONS != 0 && s.excl.binary_search(&(b as u32)).is_ok() {
                         continue;
                     }
                     if !lang_fast
@@ -434,13 +443,20 @@ mod tests {
             .collect();
         // THEN every feasible pair has the reference score, and the graph is the reference's:
         // same pairs, same scores, same tie order
-        assert_eq!(feasible_graph(region, &cfg.weights), all, "{what}: feasible");
+        assert_eq!(
+            feasible_graph(region, &cfg.weights),
+            all,
+            "{what}: feasible"
+        );
         assert_eq!(whole.edges, top, "{what}: candidate_edges");
         assert_eq!(whole.feasible_directed, 2 * all.len() as u64, "{what}");
         assert_eq!(CandidateSet::merge(owners).edges, top, "{what}: owners");
         // (shards each keep a superset of their rows' lists; merged they cover the whole graph)
         let merged = CandidateSet::merge(shards);
-        assert!(top.iter().all(|e| merged.edges.binary_search(e).is_ok()), "{what}: shards");
+        assert!(
+            top.iter().all(|e| merged.edges.binary_search(e).is_ok()),
+            "{what}: shards"
+        );
         assert_eq!(merged.feasible_directed, whole.feasible_directed, "{what}");
     }
 

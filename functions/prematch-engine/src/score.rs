@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{CompiledRegion, Profile, ScoreInfo, FLAG_GENDER_BY_NAME};
+use crate::compile::{CompiledRegion, Profile, ScoreInfo};
 
 /// Scores are fixed-point integers: `SCORE_SCALE` is 1.0. Integers make every comparison exact
 /// and every result independent of thread count.
@@ -221,17 +221,6 @@ pub fn score_pair(region: &CompiledRegion, a: u32, b: u32, weights: &Weights) ->
         let ov = overlap_cells(region, a as usize, b as usize);
         mutual(region, a as usize, b as usize, ov, &weights.normalised())
     })
-}
-
-/// Whether a pair that passed the bit-level filters also passes the rare slow rules.
-#[inline]
-pub(crate) fn passes_slow_rules(region: &CompiledRegion, a: usize, b: usize) -> bool {
-    let flags = region.profiles[a].flags | region.profiles[b].flags;
-    if flags == 0 {
-        return true;
-    }
-    (flags & FLAG_GENDER_BY_NAME == 0 || region.genders_accept(a, b))
-        && !region.excluded(a, b as u32)
 }
 
 #[cfg(test)]
