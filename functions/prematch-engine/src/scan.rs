@@ -242,6 +242,10 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
         .collect();
     let mut scanned = 0u64;
     let mut ov = [0u16; LANES];
+    // Each seeker's feasible partners and overlaps, scored BATCH at a time.
+    let mut pend_b = [[0u32; BATCH]; TILE];
+    let mut pend_ov = [[0u16; BATCH]; TILE];
+    let mut pend = [0usize; TILE];
     for &h in &region.groups[own as usize].compatible {
         if !ALL && h < own {
             continue;
@@ -272,7 +276,7 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
         let mut base = lo_all - lo_all % LANES;
         while base < hi_all {
             let end = base + LANES;
-            for s in &seekers {
+            for (t, s) in seekers.iter().enumerate() {
                 if s.hi <= base || s.lo >= end {
                     continue;
                 }
@@ -305,28 +309,103 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
                     {
                         continue;
                     }
-                    let ci = common::<IW>(s.interests, region.interests_of(b));
-                    let cl = if lang_fast {
-                        (s.key.lang & layout.lang[b]).count_ones()
-                    } else {
-                        common::<0>(s.langs, region.langs_of(b))
-                    };
-                    let cells = u32::from(ov[j]);
-                    let ib = partner_info(region, layout, b);
-                    let sa =
-                        score::side_parts(&s.info, layout.age[b], ci, cl, cells).total(weights);
-                    let sb = score::side_parts(&ib, s.key.age, ci, cl, cells).total(weights);
-                    sink(
-                        s.a as u32,
-                        b as u32,
-                        score::quantise(score::harmonic_mean(sa, sb)),
+                    pend_b[t][pend[t]] = b as u32;
+                    pend_ov[t][pend[t]] = ov[j];
+                    pend[t] += 1;
+                }
+                if pend[t] > BATCH - LANES {
+                    score_batch::<IW>(
+                        region,
+                        layout,
+                        s,
+                        &pend_b[t][..pend[t]],
+                        &pend_ov[t],
+                        weights,
+                        sink,
                     );
+                    pend[t] = 0;
                 }
             }
             base = end;
         }
     }
+    for (t, s) in seekers.iter().enumerate() {
+        score_batch::<IW>(
+            region,
+            layout,
+            s,
+            &pend_b[t][..pend[t]],
+            &pend_ov[t],
+            weights,
+            sink,
+        );
+    }
     scanned
+}
+
+/// Feasible pairs of one seeker queued for scoring.
+const BATCH: usize = 256;
+
+/// Scores seeker `s` with the partners `bs` (overlaps `ovs`, same order) and calls the sink. The
+/// partners' inputs are gathered first, so the arithmetic runs in a loop of its own that
+/// vectorises; the formula is `score::side_parts_f64` on both sides, the harmonic mean and the
+/// rounding of [`score::quantise`], operation for operation, so the scores are bit-identical.
+#[inline(never)]
+fn score_batch<const IW: usize>(
+    region: &CompiledRegion,
+    layout: &Layout,
+    s: &TileSeeker<'_>,
+    bs: &[u32],
+    ovs: &[u16; BATCH],
+    weights: &Weights,
+    sink: &mut impl FnMut(u32, u32, u32),
+) {
+    let n = bs.len().min(BATCH);
+    let lang_fast = region.lang_words == 1;
+    let mut ci = [0f64; BATCH];
+    let mut cl = [0f64; BATCH];
+    let mut cells = [0f64; BATCH];
+    let mut age_b = [0f64; BATCH];
+    let mut inv_i = [0f64; BATCH];
+    let mut inv_c = [0f64; BATCH];
+    let mut inv_l = [0f64; BATCH];
+    let mut age_sum = [0f64; BATCH];
+    let mut inv_span = [0f64; BATCH];
+    for k in 0..n {
+        let b = bs[k] as usize;
+        ci[k] = f64::from(common::<IW>(s.interests, region.interests_of(b)));
+        cl[k] = f64::from(if lang_fast {
+            (s.key.lang & layout.lang[b]).count_ones()
+        } else {
+            common::<0>(s.langs, region.langs_of(b))
+        });
+        cells[k] = f64::from(ovs[k]);
+        age_b[k] = f64::from(layout.age[b]);
+        let ib = partner_info(region, layout, b);
+        inv_i[k] = ib.inv_interests;
+        inv_c[k] = ib.inv_cells;
+        inv_l[k] = ib.inv_langs;
+        age_sum[k] = ib.age_sum;
+        inv_span[k] = ib.inv_span;
+    }
+    let age_a = f64::from(s.key.age);
+    let mut q = [0u32; BATCH];
+    for k in 0..n {
+        let ib = ScoreInfo {
+            inv_interests: inv_i[k],
+            inv_cells: inv_c[k],
+            inv_langs: inv_l[k],
+            age_sum: age_sum[k],
+            inv_span: inv_span[k],
+        };
+        let sa = score::side_parts_f64(&s.info, age_b[k], ci[k], cl[k], cells[k]).total(weights);
+        let sb = score::side_parts_f64(&ib, age_a, ci[k], cl[k], cells[k]).total(weights);
+        q[k] = score::quantise(score::harmonic_mean(sa, sb));
+    }
+    let a = s.a as u32;
+    for k in 0..n {
+        sink(a, bs[k], q[k]);
+    }
 }
 
 /// The first index in `lo..hi` whose age fails `pred` (ages are sorted within a group).

@@ -65,6 +65,7 @@ pub struct SideScore {
 
 impl SideScore {
     /// The weighted sum, in [0, 1].
+    #[inline]
     pub fn total(&self, w: &Weights) -> f64 {
         w.interests * self.interests
             + w.time * self.time
@@ -74,6 +75,7 @@ impl SideScore {
 }
 
 /// Harmonic mean of the two one-sided scores: near 0 when either side is near 0.
+#[inline]
 pub fn harmonic_mean(x: f64, y: f64) -> f64 {
     let sum = x + y;
     if sum <= 0.0 {
@@ -84,6 +86,7 @@ pub fn harmonic_mean(x: f64, y: f64) -> f64 {
 }
 
 /// Fixed-point form of a score in [0, 1].
+#[inline]
 pub fn quantise(score: f64) -> u32 {
     (score.clamp(0.0, 1.0) * f64::from(SCORE_SCALE)).round() as u32
 }
@@ -114,11 +117,30 @@ pub(crate) fn side_parts(
     common_langs: u32,
     overlap_cells: u32,
 ) -> SideScore {
+    side_parts_f64(
+        info,
+        f64::from(age_b),
+        f64::from(common_interests),
+        f64::from(common_langs),
+        f64::from(overlap_cells),
+    )
+}
+
+/// [`side_parts`] with the counts already converted (exactly, they are small integers) to `f64`,
+/// for the batched scorer, whose loop is then arithmetic only and vectorises. One formula for both.
+#[inline(always)]
+pub(crate) fn side_parts_f64(
+    info: &ScoreInfo,
+    age_b: f64,
+    common_interests: f64,
+    common_langs: f64,
+    overlap_cells: f64,
+) -> SideScore {
     SideScore {
-        interests: f64::from(common_interests) * info.inv_interests,
-        time: (f64::from(overlap_cells) * info.inv_cells).min(1.0),
-        languages: (f64::from(common_langs) * info.inv_langs).min(1.0),
-        age: (1.0 - (2.0 * f64::from(age_b) - info.age_sum).abs() * info.inv_span).max(0.0),
+        interests: common_interests * info.inv_interests,
+        time: (overlap_cells * info.inv_cells).min(1.0),
+        languages: (common_langs * info.inv_langs).min(1.0),
+        age: (1.0 - (2.0 * age_b - info.age_sum).abs() * info.inv_span).max(0.0),
     }
 }
 
