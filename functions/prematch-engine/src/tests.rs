@@ -805,3 +805,34 @@ proptest! {
         prop_assert_eq!(builder.finish(&history), reference(users, &history, &cfg, false));
     }
 }
+
+#[test]
+fn match_compiled_on_a_streamed_region_gives_match_region_s_outcome() {
+    // GIVEN a generated region with duplicates, inactive users and history
+    let (records, history) = generated_region(1_200, 21);
+    let cfg = MatchConfig::default();
+    // WHEN it is matched from a Vec<User>, and from a builder fed page by page
+    let whole = match_region(parsed(&records), &history, run_date(), &cfg);
+    let mut builder = RegionBuilder::new(run_date(), &cfg);
+    for page in records.chunks(250) {
+        for r in page {
+            builder.push_value(r).expect("valid");
+        }
+    }
+    let streamed = match_compiled(&builder.finish(&history), &cfg);
+    // THEN the suggestions and the counts are the same (only the times differ)
+    assert!(!whole.suggestions.is_empty());
+    assert_eq!(streamed.suggestions, whole.suggestions);
+    let counts = |o: &RegionOutcome| {
+        let s = &o.stats;
+        (
+            s.users,
+            s.inactive,
+            s.duplicates,
+            s.matched_users,
+            s.feasible_pairs,
+        )
+    };
+    assert_eq!(counts(&streamed), counts(&whole));
+    assert_eq!(streamed.stats.times.compile_ms, 0.0);
+}
