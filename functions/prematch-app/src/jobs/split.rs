@@ -15,8 +15,7 @@ use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
 use prematch_engine::{
-    compile_compact, owner_candidates, select, suggestions, CandidateSet, Edge, HistoryPair,
-    SelectionMethod,
+    owner_candidates, select, suggestions, CandidateSet, Edge, HistoryPair, SelectionMethod,
 };
 use prematch_queue::{JobContext, JobError, JobOptions, NewJob};
 use serde::{Deserialize, Serialize};
@@ -120,6 +119,7 @@ fn split_error(e: SplitError) -> JobError {
     match e {
         SplitError::Redis(_) => JobError::retryable(e.to_string()),
         SplitError::Corrupt { .. } => JobError::permanent(e.to_string()),
+        SplitError::Task(_) => JobError::retryable(e.to_string()),
     }
 }
 
@@ -235,7 +235,11 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
                 sj.part, plan.shards
             )));
         }
-        let (users, history) = store.snapshot(&plan).await.map_err(split_error)?;
+        let cfg = self.settings.matching.clone();
+        let region = store
+            .compiled_snapshot(&plan, sj.run_date, &cfg)
+            .await
+            .map_err(split_error)?;
         region::report_progress(
             job,
             "scoring",
@@ -243,10 +247,8 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         )
         .await;
         let t = Instant::now();
-        let cfg = self.settings.matching.clone();
-        let (run_date, shards, part) = (sj.run_date, plan.shards, sj.part);
+        let (shards, part) = (plan.shards, sj.part);
         let (n, cands) = tokio::task::spawn_blocking(move || {
-            let region = compile_compact(users, &history, run_date, &cfg);
             let range = shard_range(region.len(), shards, part);
             let k = cfg.suggestions_per_user.max(1);
             let cands =
@@ -386,19 +388,18 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         }
         let t = Instant::now();
         let pairs = store.pairs(&selected).await.map_err(split_error)?;
-        let (users, history) = store.snapshot(&plan).await.map_err(split_error)?;
+        let region = store
+            .compiled_snapshot(&plan, sj.run_date, &self.settings.matching)
+            .await
+            .map_err(split_error)?;
         let per_part = self.settings.region_write_pairs.max(1) as usize;
         let from = (sj.part as usize * per_part).min(pairs.len());
         let to = (from + per_part).min(pairs.len());
-        let cfg = self.settings.matching.clone();
-        let run_date = sj.run_date;
         let slice: Vec<Edge> = pairs[from..to].to_vec();
-        let made = tokio::task::spawn_blocking(move || {
-            let region = compile_compact(users, &history, run_date, &cfg);
-            suggestions(&region, &slice)
-        })
-        .await
-        .map_err(blocking_error)?;
+        drop(pairs);
+        let made = tokio::task::spawn_blocking(move || suggestions(&region, &slice))
+            .await
+            .map_err(blocking_error)?;
         let run_ref = RunRef {
             run_id: sj.run_id.clone(),
             run_date: sj.run_date,

@@ -1,0 +1,136 @@
+//! The split store against a real redis-server: a stored snapshot compiles, chunk by chunk, into
+//! exactly the region `compile_compact` makes of the same users, and a damaged snapshot is
+//! reported by its key instead of being matched.
+
+use chrono::NaiveDate;
+use fred::prelude::*;
+use prematch_app::jobs::split_store::{SplitError, SplitPlan, SplitStore};
+use prematch_engine::{compile_compact, parse_user, HistoryPair, MatchConfig, User};
+use prematch_queue::{Queue, QueueSettings};
+use prematch_tests::RedisServer;
+
+fn run_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
+}
+
+/// `n` generated users of one region (more than one snapshot chunk of 20,000 when n > 20,000).
+fn users(n: usize) -> Vec<User> {
+    let cfg = prematch_gen::GenConfig {
+        users: n,
+        regions: 1,
+        seed: 11,
+        malformed_per_mille: 0,
+    };
+    prematch_gen::generate(&cfg)
+        .filter_map(|line| line.value.and_then(|v| parse_user(&v).ok()))
+        .collect()
+}
+
+async fn store(redis: &RedisServer) -> (Client, SplitStore) {
+    let queue = Queue::connect(&redis.url(), QueueSettings::new("bull", "prematchQueue"))
+        .await
+        .unwrap();
+    let client = queue.client().clone();
+    let store = SplitStore::new(
+        client.clone(),
+        "bull",
+        "prematchQueue",
+        "run-2026-12-03",
+        "eu-west",
+    );
+    (client, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_compiles_chunk_by_chunk_into_the_same_region_as_compiling_it_whole() {
+    // GIVEN a snapshot of 25,000 users (two chunks) and a history pair
+    let redis = RedisServer::start();
+    let (_client, store) = store(&redis).await;
+    let users = users(25_000);
+    let history = vec![HistoryPair {
+        a: users[0].user_id.clone(),
+        b: users[1].user_id.clone(),
+        date: run_date() - chrono::Days::new(2),
+    }];
+    let cfg = MatchConfig::default();
+    let plan = store
+        .save_snapshot(&users, &history, SplitPlan::default())
+        .await
+        .unwrap();
+    assert_eq!(plan.user_chunks, 2);
+
+    // WHEN every split job compiles it
+    let streamed = store
+        .compiled_snapshot(&plan, run_date(), &cfg)
+        .await
+        .unwrap();
+
+    // THEN it is the region compile_compact makes of the same users: same users in the same order,
+    // same time zones and week masks
+    let whole = compile_compact(users, &history, run_date(), &cfg);
+    assert_eq!(streamed.len(), whole.len());
+    assert!(whole.len() > 20_000);
+    for i in 0..whole.len() as u32 {
+        assert_eq!(streamed.user_id(i), whole.user_id(i));
+        assert_eq!(streamed.timezone(i), whole.timezone(i));
+        assert_eq!(streamed.week_mask(i), whole.week_mask(i));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_incomplete_snapshot_is_reported_by_its_key() {
+    // GIVEN a snapshot of two chunks
+    let redis = RedisServer::start();
+    let (client, store) = store(&redis).await;
+    let cfg = MatchConfig::default();
+    let plan = store
+        .save_snapshot(&users(21_000), &[], SplitPlan::default())
+        .await
+        .unwrap();
+    let second = "bull:prematchQueue:prematch:split:run-2026-12-03:eu-west:users:1";
+
+    // WHEN the plan claims more users than the chunks hold
+    let claims_more = SplitPlan {
+        users: plan.users + 5,
+        ..plan.clone()
+    };
+    let err = store
+        .compiled_snapshot(&claims_more, run_date(), &cfg)
+        .await
+        .err()
+        .unwrap();
+    // THEN the count mismatch is named
+    assert!(
+        matches!(&err, SplitError::Corrupt { message, .. } if message.contains("the plan says")),
+        "{err}"
+    );
+
+    // WHEN the second chunk is not JSON
+    let _: () = client
+        .set(second, "not json", None, None, false)
+        .await
+        .unwrap();
+    let err = store
+        .compiled_snapshot(&plan, run_date(), &cfg)
+        .await
+        .err()
+        .unwrap();
+    // THEN the error names that chunk's key
+    assert!(
+        matches!(&err, SplitError::Corrupt { key, .. } if key == second),
+        "{err}"
+    );
+
+    // WHEN the second chunk is gone (expired)
+    let _: i64 = client.del(second).await.unwrap();
+    let err = store
+        .compiled_snapshot(&plan, run_date(), &cfg)
+        .await
+        .err()
+        .unwrap();
+    // THEN it is reported missing, by key
+    assert!(
+        matches!(&err, SplitError::Corrupt { key, message } if key == second && message.contains("missing")),
+        "{err}"
+    );
+}
