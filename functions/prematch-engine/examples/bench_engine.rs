@@ -145,10 +145,12 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: boo
         )
     };
     let rss_compiled = rss_mib();
+    let region_heap = region.heap_bytes() as f64 / 1048576.0;
     if compile_only {
         println!(
-            "{{\"users\":{n},\"matched_users\":{},\"load_s\":{load_s:.2},\"compile_s\":{compile_s:.3},\"compile_cpu_s\":{compile_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"peak_rss_mib\":{:.0}}}",
+            "{{\"users\":{n},\"matched_users\":{},\"load_s\":{load_s:.2},\"compile_s\":{compile_s:.3},\"compile_cpu_s\":{compile_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"region_heap_mib\":{:.0},\"peak_rss_mib\":{:.0}}}",
             region.len(),
+            region_heap,
             peak_rss_mib()
         );
         return;
@@ -197,7 +199,7 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: boo
 \"feasible_pairs\":{},\"candidate_edges\":{},\"selected\":{},\"suggestions\":{},\"users_with_partner\":{with_partner},\
 \"covered\":{},\"total_score\":{:.1},\"upper_bound\":{:.1},\"candidate_bound\":{:.1},\"score_vs_candidate_bound\":{:.4},\
 \"bids\":{},\"fell_back\":{},\"greedy_score\":{:.1},\"greedy_vs_auction\":{:.4},\"greedy_covered\":{},\"greedy_select_s\":{greedy_s:.3},\
-\"greedy_select_cpu_s\":{greedy_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"rss_candidates_mib\":{rss_candidates:.0},\"peak_rss_mib\":{:.0}}}",
+\"greedy_select_cpu_s\":{greedy_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"region_heap_mib\":{region_heap:.0},\"rss_candidates_mib\":{rss_candidates:.0},\"peak_rss_mib\":{:.0}}}",
         region.len(),
         compile_s + cand_s + select_s + reasons_s,
         cands.pairs_scanned,

@@ -179,6 +179,37 @@ impl CompiledRegion {
     pub fn run_date(&self) -> NaiveDate {
         self.run_date
     }
+    /// Bytes held on the heap by the compiled region (the arrays' capacities; the parsed records
+    /// kept by [`compile`] are counted at their struct size only), for memory reports.
+    pub fn heap_bytes(&self) -> usize {
+        fn of<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        let lists = |l: &Lists| of(&l.items) + of(&l.end);
+        let c = &self.cols;
+        of(&self.users)
+            + of(&self.profiles)
+            + of(&self.groups)
+            + self.groups.iter().map(|g| of(&g.compatible)).sum::<usize>()
+            + of(&self.group_of)
+            + of(&self.interests)
+            + of(&self.langs)
+            + of(&self.n_langs)
+            + of(&self.recip)
+            + of(&self.excl_offsets)
+            + of(&self.excl)
+            + c.ids.capacity()
+            + of(&c.id_end)
+            + of(&c.timezone)
+            + of(&c.region)
+            + of(&c.gender)
+            + lists(&c.seek)
+            + of(&c.seeks_anyone)
+            + lists(&c.interest_list)
+            + lists(&c.lang_list)
+            + c.interest_names.iter().map(String::capacity).sum::<usize>()
+            + c.language_names.iter().map(String::capacity).sum::<usize>()
+    }
     /// The seeker's side of the one-sided score of user `i`, from the reciprocal table.
     #[inline(always)]
     pub(crate) fn score_info(&self, i: usize) -> ScoreInfo {
