@@ -2,6 +2,8 @@
 //! exactly the region `compile_compact` makes of the same users, and a damaged snapshot is
 //! reported by its key instead of being matched.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should stop the test
+
 use chrono::NaiveDate;
 use fred::prelude::*;
 use prematch_app::jobs::split_store::{SplitError, SplitPlan, SplitStore};
