@@ -23,7 +23,7 @@ use crate::score::{self, Weights};
 pub(crate) const LANES: usize = 64;
 
 /// Seekers scanned together (a tile never spans two blocking groups).
-pub(crate) const TILE: usize = 8;
+pub(crate) const TILE: usize = 32;
 
 /// Word-major copy of the scan-relevant parts of every profile, padded by [`LANES`] entries that
 /// pass no test, so a kernel call may read a whole block past the last user.
@@ -112,13 +112,14 @@ fn block_mask(
     let no_lang = !check_lang;
     let mut pass = [0u8; LANES];
     for j in 0..LANES {
-        let ov = (k.avail[0] & w0[j]).count_ones()
-            + (k.avail[1] & w1[j]).count_ones()
-            + (k.avail[2] & w2[j]).count_ones()
-            + (k.avail[3] & w3[j]).count_ones()
-            + (k.avail[4] & w4[j]).count_ones()
-            + (k.avail[5] & w5[j]).count_ones();
-        let ok = (ov >= min_cells)
+        // Summed in 64-bit lanes, as the vector popcount produces them (no narrowing per word).
+        let ov = u64::from((k.avail[0] & w0[j]).count_ones())
+            + u64::from((k.avail[1] & w1[j]).count_ones())
+            + u64::from((k.avail[2] & w2[j]).count_ones())
+            + u64::from((k.avail[3] & w3[j]).count_ones())
+            + u64::from((k.avail[4] & w4[j]).count_ones())
+            + u64::from((k.avail[5] & w5[j]).count_ones());
+        let ok = (ov >= u64::from(min_cells))
             & (amin[j] <= k.age)
             & (k.age <= amax[j])
             & (no_lang | ((k.lang & lang[j]) != 0));
