@@ -35,6 +35,9 @@ pub(crate) struct Layout {
     age_min: Vec<u8>,
     age_max: Vec<u8>,
     flags: Vec<u8>,
+    /// Whether any user's gender (or a sought one) must be checked by name: usually none, and
+    /// then the partners' flags need not be read at all.
+    by_name: bool,
     n_interests: Vec<u16>,
     avail_cells: Vec<u16>,
 }
@@ -53,6 +56,7 @@ impl Layout {
             age_min: vec![u8::MAX; stride],
             age_max: vec![0; stride],
             flags: vec![0; stride],
+            by_name: false,
             n_interests: vec![0; stride],
             avail_cells: vec![0; stride],
         };
@@ -65,6 +69,7 @@ impl Layout {
             l.age_min[i] = p.age_min;
             l.age_max[i] = p.age_max;
             l.flags[i] = p.flags;
+            l.by_name |= p.flags & FLAG_GENDER_BY_NAME != 0;
             l.n_interests[i] = p.n_interests;
             l.avail_cells[i] = p.avail_cells;
         }
@@ -162,6 +167,7 @@ fn common<const N: usize>(x: &[u64], y: &[u64]) -> u32 {
 /// One seeker of a tile: its index, kernel key, scoring side and window in the current group.
 struct TileSeeker<'r> {
     a: usize,
+    age: u8,
     key: Key,
     flags: u8,
     info: ScoreInfo,
@@ -226,6 +232,7 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
             let p = &region.profiles[a];
             TileSeeker {
                 a,
+                age: p.age,
                 key: Key {
                     avail: p.avail,
                     lang: p.lang,
@@ -293,7 +300,8 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
                     // The rare rules: genders beyond the coded ones, by
                     // name; exclusions from the seeker's own sorted list (`excluded` reads only
                     // that one, so a partner's flag alone needs no look-up).
-                    if (s.flags | layout.flags[b]) & FLAG_GENDER_BY_NAME != 0
+                    if layout.by_name
+                        && (s.flags | layout.flags[b]) & FLAG_GENDER_BY_NAME != 0
                         && !region.genders_accept(s.a, b)
                     {
                         continue;
@@ -389,7 +397,7 @@ fn score_batch<const IW: usize>(
         age_sum[k] = ib.age_sum;
         inv_span[k] = ib.inv_span;
     }
-    let age_a = f64::from(s.key.age);
+    let age_a = f64::from(s.age);
     let mut q = [0u32; BATCH];
     for k in 0..n {
         let ib = ScoreInfo {
