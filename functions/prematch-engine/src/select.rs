@@ -1,11 +1,13 @@
 //! Selection: a weighted b-matching on the candidate graph (each user at most K mutual suggestions).
 //!
-//! The main method is a forward ε-auction (Bertsekas) on the bipartite double cover of the graph,
-//! rounded (full edges, then half edges, then a greedy fill) and followed by a coverage repair.
-//! Greedy by score is the fallback (and the baseline). Weights carry a per-edge coverage bonus λ so
-//! that filling more slots is worth a little score. See the crate README for the formulas.
+//! The main method is an ε-scaled forward–reverse auction (Bertsekas) on the bipartite double
+//! cover of the graph ([`auction`], where its guarantee is proved), rounded (full edges, then half
+//! edges, then a greedy fill), improved by local moves (edge swaps, alternating cycles) and
+//! followed by a coverage repair. Greedy by score is the fallback
+//! (and the baseline). Weights carry a per-edge coverage bonus λ so that filling more slots is
+//! worth a little score. See the crate README for the formulas.
 
-use std::collections::VecDeque;
+mod auction;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -68,39 +70,51 @@ pub struct Selection {
     pub repaired: usize,
 }
 
-/// Compressed adjacency of the candidate graph: for each user, (neighbour, edge index). The
-/// auction reads `values` (the arc weights, in arc order) alongside, so a bid scans memory in order.
-struct Adjacency {
+/// Largest arc value: score + λ is capped here so bids, prices and their differences fit an i32.
+const MAX_VALUE: i64 = 1 << 29;
+
+const NONE: u32 = u32::MAX;
+
+/// A candidate edge seen from one end: the other end and the edge's value (score + λ). The
+/// auction scans only these 8 bytes; the edge's index sits in a parallel array.
+#[derive(Clone, Copy, Debug)]
+struct Arc {
+    to: u32,
+    value: i32,
+}
+
+/// An arc with its edge index.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    to: u32,
+    value: i32,
+    edge: u32,
+}
+
+/// Compressed adjacency of the candidate graph: each user's arcs in one run, 12 bytes an arc
+/// in two parallel arrays — the one copy of the graph that the auction, the rounding, the
+/// improvement, the repair and the bound share.
+struct Graph {
     offsets: Vec<u32>,
-    arcs: Vec<(u32, u32)>,
+    arcs: Vec<Arc>,
+    edge: Vec<u32>,
 }
 
-impl Adjacency {
-    /// Orders every user's arcs by value, best first (ties by edge index), so a bidder can stop
-    /// scanning once no remaining arc can beat its current choices (prices are never negative).
-    fn sort_by_value(&mut self, value: &[i64]) {
-        let offsets = &self.offsets;
-        let mut rest: &mut [(u32, u32)] = &mut self.arcs;
-        let mut segments = Vec::with_capacity(offsets.len().saturating_sub(1));
-        for w in offsets.windows(2) {
-            let (seg, tail) = rest.split_at_mut((w[1] - w[0]) as usize);
-            segments.push(seg);
-            rest = tail;
-        }
-        segments.into_par_iter().for_each(|seg| {
-            seg.sort_unstable_by(|x, y| {
-                value[y.1 as usize]
-                    .cmp(&value[x.1 as usize])
-                    .then(x.1.cmp(&y.1))
-            });
-        });
-    }
+/// Whether an edge can be selected at all: both ends are users, and they differ.
+fn usable(e: &Edge, n: usize) -> bool {
+    (e.a as usize) < n && (e.b as usize) < n && e.a != e.b
 }
 
-impl Adjacency {
-    fn new(n: usize, edges: &[Edge]) -> Adjacency {
+/// The weight the selection maximises: score + λ (capped, see [`MAX_VALUE`]).
+fn value_of(score: u32, lambda: i64) -> i32 {
+    (i64::from(score) + lambda).min(MAX_VALUE) as i32
+}
+
+impl Graph {
+    /// Arcs in edge order; unusable edges (an end out of range, or a loop) are left out.
+    fn new(n: usize, edges: &[Edge], lambda: i64) -> Graph {
         let mut offsets = vec![0u32; n + 1];
-        for e in edges {
+        for e in edges.iter().filter(|e| usable(e, n)) {
             offsets[e.a as usize + 1] += 1;
             offsets[e.b as usize + 1] += 1;
         }
@@ -108,44 +122,123 @@ impl Adjacency {
             offsets[i + 1] += offsets[i];
         }
         let mut fill = offsets.clone();
-        let mut arcs = vec![(0u32, 0u32); edges.len() * 2];
+        let mut arcs = vec![Arc { to: 0, value: 0 }; offsets[n] as usize];
+        let mut edge = vec![0u32; offsets[n] as usize];
         for (idx, e) in edges.iter().enumerate() {
-            arcs[fill[e.a as usize] as usize] = (e.b, idx as u32);
-            fill[e.a as usize] += 1;
-            arcs[fill[e.b as usize] as usize] = (e.a, idx as u32);
-            fill[e.b as usize] += 1;
+            if !usable(e, n) {
+                continue;
+            }
+            let value = value_of(e.score, lambda);
+            for (from, to) in [(e.a, e.b), (e.b, e.a)] {
+                let at = fill[from as usize] as usize;
+                arcs[at] = Arc { to, value };
+                edge[at] = idx as u32;
+                fill[from as usize] += 1;
+            }
         }
-        Adjacency { offsets, arcs }
+        Graph {
+            offsets,
+            arcs,
+            edge,
+        }
     }
-    fn of(&self, i: usize) -> &[(u32, u32)] {
-        &self.arcs[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+
+    fn users(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn range(&self, i: usize) -> std::ops::Range<usize> {
+        self.offsets[i] as usize..self.offsets[i + 1] as usize
+    }
+
+    /// User i's arcs (other end and value).
+    fn of(&self, i: usize) -> &[Arc] {
+        &self.arcs[self.range(i)]
+    }
+
+    /// User i's arcs with their edge indices.
+    fn links(&self, i: usize) -> impl Iterator<Item = Link> + '_ {
+        let r = self.range(i);
+        self.arcs[r.clone()]
+            .iter()
+            .zip(&self.edge[r])
+            .map(|(a, &edge)| Link {
+                to: a.to,
+                value: a.value,
+                edge,
+            })
+    }
+
+    /// Orders every user's arcs by value, best first (ties by edge index), so a bidder can stop
+    /// scanning once no remaining arc can beat its current choices (prices are never negative).
+    fn sort_best_first(&mut self) {
+        let mut arcs_rest: &mut [Arc] = &mut self.arcs;
+        let mut edge_rest: &mut [u32] = &mut self.edge;
+        let mut segments = Vec::with_capacity(self.offsets.len().saturating_sub(1));
+        for w in self.offsets.windows(2) {
+            let len = (w[1] - w[0]) as usize;
+            let (a, a_tail) = arcs_rest.split_at_mut(len);
+            let (e, e_tail) = edge_rest.split_at_mut(len);
+            segments.push((a, e));
+            arcs_rest = a_tail;
+            edge_rest = e_tail;
+        }
+        segments
+            .into_par_iter()
+            .for_each_init(Vec::new, |buf: &mut Vec<Link>, (a, e)| {
+                buf.clear();
+                buf.extend(a.iter().zip(e.iter()).map(|(x, &edge)| Link {
+                    to: x.to,
+                    value: x.value,
+                    edge,
+                }));
+                buf.sort_unstable_by(|x, y| y.value.cmp(&x.value).then(x.edge.cmp(&y.edge)));
+                for ((slot, id), l) in a.iter_mut().zip(e.iter_mut()).zip(buf.iter()) {
+                    *slot = Arc {
+                        to: l.to,
+                        value: l.value,
+                    };
+                    *id = l.edge;
+                }
+            });
     }
 }
-
-const NONE: u32 = u32::MAX;
 
 /// Selects at most `cfg.k` mutual suggestions per user among `edges` (user indices `< n`, each pair
 /// once), maximising Σ (score + λ) approximately, then repairing coverage: a user with a candidate
 /// edge but no suggestion gets one when an augmenting move of length 1 or 3 allows it.
-/// Deterministic: the same edges give the same selection.
+/// Deterministic: the same edges give the same selection. Edges with an end `≥ n` or both ends
+/// equal are never selected.
 pub fn select(n: usize, edges: &[Edge], cfg: &SelectionConfig) -> Selection {
     let k = cfg.k.max(1);
-    let mut adj = Adjacency::new(n, edges);
     let lambda = coverage_lambda(edges, cfg.coverage_bonus);
-    let value: Vec<i64> = edges.iter().map(|e| i64::from(e.score) + lambda).collect();
-    let mut result = match cfg.method {
+    let mut graph = Graph::new(n, edges, lambda);
+    let outcome = match cfg.method {
         SelectionMethod::Greedy => None,
         SelectionMethod::Auction => {
-            adj.sort_by_value(&value);
-            auction(n, edges, &adj, &value, k, cfg)
+            graph.sort_best_first();
+            let budget = cfg
+                .bid_budget
+                .saturating_mul(graph.arcs.len() as u64)
+                .saturating_add(n as u64);
+            auction::run(&graph, k, cfg.epsilon, budget)
         }
     };
-    let fell_back = cfg.method == SelectionMethod::Auction && result.is_none();
-    let (mut chosen, bids, prices) = match result.take() {
-        Some((chosen, bids, prices)) => (chosen, bids, Some(prices)),
-        None => (greedy(n, edges, &value, k, None), 0, None),
+    let fell_back = cfg.method == SelectionMethod::Auction && outcome.is_none();
+    let (mut chosen, bids, prices) = match outcome {
+        Some(out) => {
+            let mut chosen = round(n, edges, &graph, lambda, k, &out.held);
+            improve(n, edges, &graph, lambda, k, &mut chosen);
+            (chosen, out.bids, Some(out.price))
+        }
+        None => (
+            greedy(n, edges, lambda, k, vec![false; edges.len()]),
+            0,
+            None,
+        ),
     };
-    let repaired = repair_coverage(n, edges, &adj, &value, k, &mut chosen);
+    let repaired = repair_coverage(n, edges, &graph, k, &mut chosen);
+
     let mut pairs: Vec<Edge> = chosen
         .iter()
         .enumerate()
@@ -153,11 +246,7 @@ pub fn select(n: usize, edges: &[Edge], cfg: &SelectionConfig) -> Selection {
         .map(|(i, _)| edges[i])
         .collect();
     pairs.sort_unstable();
-    let zero = vec![0i64; n];
-    let mut bound = dual_bound(n, edges, &adj, &zero, k);
-    if let Some(p) = &prices {
-        bound = bound.min(dual_bound(n, edges, &adj, p, k));
-    }
+    let candidate_upper_bound = dual_bound(edges, &graph, lambda, prices.as_deref(), k);
     Selection {
         pairs,
         method_used: if prices.is_some() {
@@ -167,12 +256,12 @@ pub fn select(n: usize, edges: &[Edge], cfg: &SelectionConfig) -> Selection {
         },
         auction_bids: bids,
         fell_back,
-        candidate_upper_bound: bound,
+        candidate_upper_bound,
         repaired,
     }
 }
 
-/// λ = bonus × median score (integer, ≥ 0).
+/// λ = bonus × median score (integer, ≥ 0, capped so that score + λ fits the auction's values).
 fn coverage_lambda(edges: &[Edge], bonus: f64) -> i64 {
     if edges.is_empty() || !(bonus.is_finite() && bonus > 0.0) {
         return 0;
@@ -180,55 +269,82 @@ fn coverage_lambda(edges: &[Edge], bonus: f64) -> i64 {
     let mut scores: Vec<u32> = edges.iter().map(|e| e.score).collect();
     let mid = scores.len() / 2;
     let (_, median, _) = scores.select_nth_unstable(mid);
-    (f64::from(*median) * bonus).round() as i64
+    ((f64::from(*median) * bonus).round() as i64).clamp(0, MAX_VALUE / 2)
 }
 
 /// Weak LP duality for the double-cover LP: for prices p ≥ 0 on the right copies,
-/// 2·OPT ≤ K·Σ p + Σ_i (sum of the K largest (w_ij − p_j)⁺), with raw scores w (no λ).
-fn dual_bound(n: usize, edges: &[Edge], adj: &Adjacency, price: &[i64], k: usize) -> f64 {
-    let person_part: f64 =
-        (0..n)
-            .into_par_iter()
-            .map_init(Vec::new, |buf: &mut Vec<i64>, i| {
-                buf.clear();
-                buf.extend(adj.of(i).iter().map(|&(j, e)| {
-                    (i64::from(edges[e as usize].score) - price[j as usize]).max(0)
-                }));
-                let take = k.min(buf.len());
-                if take == 0 {
-                    return 0.0;
+/// 2·OPT ≤ K·Σ p + Σ_i (sum of the K largest (w_ij − p_j)⁺), with raw scores w (no λ). Returns
+/// the smaller of the bounds for p = 0 (Σ of each user's best K halves) and for the given prices.
+fn dual_bound(edges: &[Edge], g: &Graph, lambda: i64, price: Option<&[i32]>, k: usize) -> f64 {
+    let score = |arc: &Link| -> i64 {
+        if i64::from(arc.value) < MAX_VALUE {
+            i64::from(arc.value) - lambda
+        } else {
+            i64::from(edges[arc.edge as usize].score)
+        }
+    };
+    let top_k = |buf: &mut Vec<i64>| -> i64 {
+        let take = k.min(buf.len());
+        if take == 0 {
+            return 0;
+        }
+        if take < buf.len() {
+            buf.select_nth_unstable_by(take - 1, |x, y| y.cmp(x));
+        }
+        buf[..take].iter().sum()
+    };
+    let (zero_part, price_part): (i64, i64) = (0..g.users())
+        .into_par_iter()
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(plain, priced): &mut (Vec<i64>, Vec<i64>), i| {
+                plain.clear();
+                priced.clear();
+                for arc in g.links(i) {
+                    let w = score(&arc);
+                    plain.push(w);
+                    if let Some(p) = price {
+                        priced.push((w - i64::from(p[arc.to as usize])).max(0));
+                    }
                 }
-                if take < buf.len() {
-                    buf.select_nth_unstable_by(take - 1, |x, y| y.cmp(x));
-                }
-                buf[..take].iter().sum::<i64>() as f64
-            })
-            .sum();
-    let price_part: f64 = price.iter().map(|&p| p as f64).sum::<f64>() * k as f64;
-    (person_part + price_part) / 2.0
+                (top_k(plain), top_k(priced))
+            },
+        )
+        .reduce(|| (0, 0), |x, y| (x.0 + y.0, x.1 + y.1));
+    let zero_bound = zero_part as f64 / 2.0;
+    match price {
+        Some(p) => {
+            let sum: i64 = p.iter().map(|&x| i64::from(x)).sum();
+            zero_bound.min((price_part + sum * k as i64) as f64 / 2.0)
+        }
+        None => zero_bound,
+    }
 }
 
-/// Greedy b-matching by (value desc, a, b), optionally seeded with already chosen edges.
-fn greedy(n: usize, edges: &[Edge], value: &[i64], k: usize, seed: Option<Vec<bool>>) -> Vec<bool> {
-    let mut chosen = seed.unwrap_or_else(|| vec![false; edges.len()]);
+/// Greedy b-matching by (value desc, a, b) on top of the edges already `chosen`: only the edges
+/// whose two ends both have room at the start are sorted (the others can never be taken).
+fn greedy(n: usize, edges: &[Edge], lambda: i64, k: usize, mut chosen: Vec<bool>) -> Vec<bool> {
     let mut deg = vec![0usize; n];
-    for (i, &c) in chosen.iter().enumerate() {
-        if c {
-            deg[edges[i].a as usize] += 1;
-            deg[edges[i].b as usize] += 1;
-        }
+    for (e, _) in edges.iter().zip(&chosen).filter(|(_, &c)| c) {
+        deg[e.a as usize] += 1;
+        deg[e.b as usize] += 1;
     }
-    let mut order: Vec<u32> = (0..edges.len() as u32).collect();
+    let mut order: Vec<u32> = (0..edges.len() as u32)
+        .filter(|&i| {
+            let e = &edges[i as usize];
+            !chosen[i as usize] && usable(e, n) && deg[e.a as usize] < k && deg[e.b as usize] < k
+        })
+        .collect();
     order.par_sort_unstable_by(|&x, &y| {
         let (ex, ey) = (&edges[x as usize], &edges[y as usize]);
-        value[y as usize]
-            .cmp(&value[x as usize])
+        value_of(ey.score, lambda)
+            .cmp(&value_of(ex.score, lambda))
             .then((ex.a, ex.b).cmp(&(ey.a, ey.b)))
     });
     for idx in order {
         let e = &edges[idx as usize];
         let (a, b) = (e.a as usize, e.b as usize);
-        if !chosen[idx as usize] && deg[a] < k && deg[b] < k {
+        if deg[a] < k && deg[b] < k {
             chosen[idx as usize] = true;
             deg[a] += 1;
             deg[b] += 1;
@@ -237,171 +353,33 @@ fn greedy(n: usize, edges: &[Edge], value: &[i64], k: usize, seed: Option<Vec<bo
     chosen
 }
 
-/// Forward ε-auction on the double cover. Persons are the left copies, objects the right copies,
-/// both with K slots; a full object's price is its lowest held bid. Returns the rounded selection,
-/// the bid count and the final prices, or `None` past the bid budget.
-fn auction(
-    n: usize,
-    edges: &[Edge],
-    adj: &Adjacency,
-    value: &[i64],
-    k: usize,
-    cfg: &SelectionConfig,
-) -> Option<(Vec<bool>, u64, Vec<i64>)> {
-    let max_value = value.iter().copied().max().unwrap_or(0);
-    let eps = ((max_value as f64 * cfg.epsilon.max(0.0)).round() as i64).max(1);
-    let budget = cfg
-        .bid_budget
-        .saturating_mul(adj.arcs.len() as u64)
-        .saturating_add(n as u64);
-    // Person side: objects held (NONE = free slot); a person has one arc to an object.
-    let mut held = vec![NONE; n * k];
-    // Object side: K slots per object, each a held bid, in one array so an object's slots share
-    // a cache line.
-    #[derive(Clone, Copy)]
-    struct HeldBid {
-        bid: i64,
-        person: u32,
-        edge: u32,
-    }
-    let mut slots = vec![
-        HeldBid {
-            bid: 0,
-            person: NONE,
-            edge: NONE,
-        };
-        n * k
-    ];
-    let mut filled = vec![0u32; n];
-    let mut price = vec![0i64; n];
-    let mut queued: Vec<bool> = (0..n).map(|i| !adj.of(i).is_empty()).collect();
-    let mut queue: VecDeque<u32> = (0..n as u32).filter(|&i| queued[i as usize]).collect();
-    // Each person's arcs with their values inline, best first: a bid reads one contiguous run
-    // and usually stops after a few arcs.
-    // (Scores and λ are at most a few million, so a value fits an i32: 8 bytes an arc.)
-    let arcs: Vec<(u32, i32)> = adj
-        .arcs
-        .iter()
-        .map(|&(j, e)| (j, i32::try_from(value[e as usize]).unwrap_or(i32::MAX)))
-        .collect();
-    let mut bids = 0u64;
-    // The r best (value − price, object, arc position, value) for a person with r free slots,
-    // plus the (r+1)-th.
-    let mut best: Vec<(i64, u32, usize, i64)> = Vec::with_capacity(k + 1);
-    {
-        while let Some(i) = queue.pop_front() {
-            let i = i as usize;
-            queued[i] = false;
-            let mine = &held[i * k..(i + 1) * k];
-            let free = mine.iter().filter(|&&e| e == NONE).count();
-            if free == 0 {
-                continue;
-            }
-            best.clear();
-            let (lo, hi) = (adj.offsets[i] as usize, adj.offsets[i + 1] as usize);
-            for (pos, &(j, arc_value)) in arcs[lo..hi].iter().enumerate() {
-                let arc_value = i64::from(arc_value);
-                if best.len() == free + 1 && arc_value <= best[free].0 {
-                    // Sorted arcs: no later one can be worth more than this one before its price.
-                    break;
-                }
-                let v = arc_value - price[j as usize];
-                if best.len() == free + 1 && v <= best[free].0 {
-                    continue;
-                }
-                if mine.contains(&j) {
-                    continue;
-                }
-                // Insertion into a short list sorted by value desc (ties: first seen, i.e. adjacency order).
-                let at = best.iter().position(|b| v > b.0).unwrap_or(best.len());
-                if best.len() == free + 1 {
-                    best.pop();
-                }
-                best.insert(at, (v, j, lo + pos, arc_value));
-            }
-            // Competitor value: the best object not bid on now, or the outside option 0.
-            let next = if best.len() > free {
-                best[free].0.max(0)
-            } else {
-                0
-            };
-            for &(v, j, pos, arc_value) in best.iter().take(free) {
-                if v <= 0 {
-                    break;
-                }
-                bids += 1;
-                if bids > budget {
-                    return None;
-                }
-                let bid = arc_value - next + eps;
-                let e = adj.arcs[pos].1;
-                let j = j as usize;
-                let object = &mut slots[j * k..(j + 1) * k];
-                let s = if (filled[j] as usize) < k {
-                    filled[j] += 1;
-                    match object.iter().position(|h| h.person == NONE) {
-                        Some(s) => s,
-                        None => continue,
-                    }
-                } else {
-                    // Evict the lowest bid (first such slot).
-                    let mut low = 0;
-                    for s in 1..k {
-                        if object[s].bid < object[low].bid {
-                            low = s;
-                        }
-                    }
-                    let loser = object[low].person as usize;
-                    if let Some(h) = held[loser * k..(loser + 1) * k]
-                        .iter()
-                        .position(|&x| x == j as u32)
-                    {
-                        held[loser * k + h] = NONE;
-                    }
-                    if !queued[loser] && loser != i {
-                        queued[loser] = true;
-                        queue.push_back(loser as u32);
-                    }
-                    low
-                };
-                object[s] = HeldBid {
-                    bid,
-                    person: i as u32,
-                    edge: e,
-                };
-                if filled[j] as usize == k {
-                    price[j] = object.iter().map(|h| h.bid).min().unwrap_or(0);
-                }
-                if let Some(h) = held[i * k..(i + 1) * k].iter().position(|&x| x == NONE) {
-                    held[i * k + h] = j as u32;
-                }
-            }
-        }
-    }
-
-    // The bid arrays are done with; free them before the rounding allocates.
-    drop(arcs);
-    drop(held);
-
-    // Rounding: x_e = (count of copies holding e) / 2 ∈ {0, ½, 1}.
+/// Rounds the auction's double-cover assignment: x_e = (copies of e held) / 2 ∈ {0, ½, 1}. Keeps
+/// the full edges (a user's full edges never exceed K), adds the half edges by value while both
+/// ends have room, then fills greedily.
+fn round(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, held: &[u32]) -> Vec<bool> {
     let mut count = vec![0u8; edges.len()];
-    for h in &slots {
-        if h.person != NONE {
-            count[h.edge as usize] += 1;
+    for i in 0..n {
+        for &j in &held[i * k..(i + 1) * k] {
+            if let Some(arc) = g.links(i).find(|a| a.to == j) {
+                count[arc.edge as usize] += 1;
+            }
         }
     }
     let mut chosen: Vec<bool> = count.iter().map(|&c| c == 2).collect();
     let mut deg = vec![0usize; n];
-    for (idx, &c) in chosen.iter().enumerate() {
-        if c {
-            deg[edges[idx].a as usize] += 1;
-            deg[edges[idx].b as usize] += 1;
-        }
+    for (e, _) in edges.iter().zip(&chosen).filter(|(_, &c)| c) {
+        deg[e.a as usize] += 1;
+        deg[e.b as usize] += 1;
     }
     let mut halves: Vec<u32> = (0..edges.len() as u32)
         .filter(|&e| count[e as usize] == 1)
         .collect();
-    halves.sort_unstable_by(|&x, &y| value[y as usize].cmp(&value[x as usize]).then(x.cmp(&y)));
+    drop(count);
+    halves.sort_unstable_by(|&x, &y| {
+        value_of(edges[y as usize].score, lambda)
+            .cmp(&value_of(edges[x as usize].score, lambda))
+            .then(x.cmp(&y))
+    });
     for e in halves {
         let (a, b) = (edges[e as usize].a as usize, edges[e as usize].b as usize);
         if deg[a] < k && deg[b] < k {
@@ -410,33 +388,253 @@ fn auction(
             deg[b] += 1;
         }
     }
-    let chosen = greedy(n, edges, value, k, Some(chosen));
-    Some((chosen, bids, price))
+    greedy(n, edges, lambda, k, chosen)
+}
+
+/// Local improvement of a b-matching by value (score + λ), in two kinds of moves, each of which
+/// gains value (so they end):
+/// * an unselected edge (u, v) replaces u's and v's lowest-valued selected edges (when they are
+///   full) if it is worth more than both together; the partners so freed are refilled with
+///   their best edge to a user with room. A dropped partner keeps another suggestion, unless
+///   u or v gets its first one by the move: the number of users covered never drops. Two passes
+///   over the arcs, best first, in user order.
+/// * alternating cycles of length 4 and 6 (below): degrees do not change.
+fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &mut [bool]) -> u64 {
+    // Each user's selected edges (edge, value), NONE-padded.
+    let mut sel = vec![(NONE, 0i32); n * k];
+    let mut deg = vec![0usize; n];
+    let add = |sel: &mut [(u32, i32)], deg: &mut [usize], u: usize, e: u32, value: i32| {
+        if let Some(s) = sel[u * k..(u + 1) * k].iter_mut().find(|s| s.0 == NONE) {
+            *s = (e, value);
+        }
+        deg[u] += 1;
+    };
+    let remove = |sel: &mut [(u32, i32)], deg: &mut [usize], u: usize, e: u32| {
+        if let Some(s) = sel[u * k..(u + 1) * k].iter_mut().find(|s| s.0 == e) {
+            *s = (NONE, 0);
+        }
+        deg[u] -= 1;
+    };
+    for u in 0..n {
+        for arc in g.links(u) {
+            if chosen[arc.edge as usize] && (arc.to as usize) > u {
+                add(&mut sel, &mut deg, u, arc.edge, arc.value);
+                add(&mut sel, &mut deg, arc.to as usize, arc.edge, arc.value);
+            }
+        }
+    }
+    let other = |e: u32, u: usize| -> usize {
+        let x = &edges[e as usize];
+        if x.a as usize == u {
+            x.b as usize
+        } else {
+            x.a as usize
+        }
+    };
+    // What making room at u for an edge to v costs: 0 with a free slot, else the value of u's
+    // lowest selected edge whose other end keeps a suggestion — or loses its only one when `v`
+    // gains its first (the number of users covered stays) — None: no such edge.
+    let cost = |sel: &[(u32, i32)], deg: &[usize], u: usize, v: usize| -> Option<(i32, u32)> {
+        if deg[u] < k {
+            return Some((0, NONE));
+        }
+        let mut best: Option<(i32, u32)> = None;
+        for &(e, value) in &sel[u * k..(u + 1) * k] {
+            if e == NONE {
+                continue;
+            }
+            let x = other(e, u);
+            if x == v || (deg[x] < 2 && deg[v] > 0) {
+                continue;
+            }
+            if best.is_none_or(|b| value < b.0) {
+                best = Some((value, e));
+            }
+        }
+        best
+    };
+    let mut moves = 0u64;
+    for _pass in 0..2 {
+        let before = moves;
+        for u in 0..n {
+            for arc in g.links(u) {
+                let v = arc.to as usize;
+                if v < u || chosen[arc.edge as usize] {
+                    continue;
+                }
+                let Some((cu, du)) = cost(&sel, &deg, u, v) else {
+                    continue;
+                };
+                if cu >= arc.value {
+                    continue;
+                }
+                let Some((cv, dv)) = cost(&sel, &deg, v, u) else {
+                    continue;
+                };
+                if i64::from(cu) + i64::from(cv) >= i64::from(arc.value) {
+                    continue;
+                }
+                // Both drops on the same partner: it must keep a third suggestion.
+                if du != NONE && dv != NONE {
+                    let x = other(du, u);
+                    if x == other(dv, v) && deg[x] < 3 {
+                        continue;
+                    }
+                }
+                let mut freed = [NONE as usize; 2];
+                for (slot, (d, end)) in [(du, u), (dv, v)].into_iter().enumerate() {
+                    if d != NONE {
+                        let x = other(d, end);
+                        chosen[d as usize] = false;
+                        remove(&mut sel, &mut deg, end, d);
+                        remove(&mut sel, &mut deg, x, d);
+                        freed[slot] = x;
+                    }
+                }
+                chosen[arc.edge as usize] = true;
+                add(&mut sel, &mut deg, u, arc.edge, arc.value);
+                add(&mut sel, &mut deg, v, arc.edge, arc.value);
+                moves += 1;
+                for x in freed.into_iter().filter(|&x| x != NONE as usize) {
+                    if deg[x] >= k {
+                        continue;
+                    }
+                    if let Some(xy) = g
+                        .links(x)
+                        .find(|xy| !chosen[xy.edge as usize] && deg[xy.to as usize] < k)
+                    {
+                        chosen[xy.edge as usize] = true;
+                        add(&mut sel, &mut deg, x, xy.edge, xy.value);
+                        add(&mut sel, &mut deg, xy.to as usize, xy.edge, xy.value);
+                    }
+                }
+            }
+        }
+        if moves == before {
+            break;
+        }
+    }
+    // Alternating cycles of length 4 and 6: drop a selected edge (w, u), then add (u, v), drop
+    // (v, x), and either close with (x, w) or go on: add (x, y), drop (y, z), close with (z, w).
+    // Every user on the cycle gets one edge and loses one, so degrees (and coverage) are kept,
+    // and K = 1 gains too. The partial gain must stay positive (arcs are best first, so a scan
+    // stops early), the best closing cycle of each dropped edge is applied.
+    let mut stamp = vec![u32::MAX; n];
+    let mut mark = vec![(0i32, 0u32); n];
+    let mut round = 0u32;
+    let selected = |sel: &[(u32, i32)], u: usize| -> Vec<(u32, i32)> {
+        sel[u * k..(u + 1) * k]
+            .iter()
+            .copied()
+            .filter(|s| s.0 != NONE)
+            .collect()
+    };
+    for w in 0..n {
+        for (e0, w0) in selected(&sel, w) {
+            if !chosen[e0 as usize] {
+                continue;
+            }
+            let u = other(e0, w);
+            round += 1;
+            for wz in g.links(w) {
+                stamp[wz.to as usize] = round;
+                mark[wz.to as usize] = (wz.value, wz.edge);
+            }
+            let closing = |z: usize| -> Option<(i32, u32)> {
+                (stamp[z] == round && !chosen[mark[z].1 as usize]).then(|| mark[z])
+            };
+            // (gain, adds, drops)
+            let mut best: Option<(i64, [u32; 3], [u32; 3])> = None;
+            let g0 = -i64::from(w0);
+            for uv in g.links(u) {
+                let v = uv.to as usize;
+                if g0 + i64::from(uv.value) <= 0 {
+                    break;
+                }
+                if v == w || chosen[uv.edge as usize] {
+                    continue;
+                }
+                for &(e_vx, w_vx) in &sel[v * k..(v + 1) * k] {
+                    if e_vx == NONE {
+                        continue;
+                    }
+                    let x = other(e_vx, v);
+                    if x == u || x == w {
+                        continue;
+                    }
+                    let g1 = g0 + i64::from(uv.value) - i64::from(w_vx);
+                    if let Some((w_xw, e_xw)) = closing(x) {
+                        let total = g1 + i64::from(w_xw);
+                        if total > 0 && best.is_none_or(|b| total > b.0) {
+                            best = Some((total, [uv.edge, e_xw, NONE], [e0, e_vx, NONE]));
+                        }
+                    }
+                    if g1 <= 0 {
+                        continue;
+                    }
+                    for xy in g.links(x) {
+                        let y = xy.to as usize;
+                        if g1 + i64::from(xy.value) <= 0 {
+                            break;
+                        }
+                        if y == w || y == u || y == v || chosen[xy.edge as usize] {
+                            continue;
+                        }
+                        for &(e_yz, w_yz) in &sel[y * k..(y + 1) * k] {
+                            if e_yz == NONE {
+                                continue;
+                            }
+                            let z = other(e_yz, y);
+                            if z == w || z == u || z == v || z == x {
+                                continue;
+                            }
+                            let g2 = g1 + i64::from(xy.value) - i64::from(w_yz);
+                            if let Some((w_zw, e_zw)) = closing(z) {
+                                let total = g2 + i64::from(w_zw);
+                                if total > 0 && best.is_none_or(|b| total > b.0) {
+                                    best =
+                                        Some((total, [uv.edge, xy.edge, e_zw], [e0, e_vx, e_yz]));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((_, adds, drops)) = best {
+                for e in drops.into_iter().filter(|&e| e != NONE) {
+                    let (a, b) = (edges[e as usize].a as usize, edges[e as usize].b as usize);
+                    chosen[e as usize] = false;
+                    remove(&mut sel, &mut deg, a, e);
+                    remove(&mut sel, &mut deg, b, e);
+                }
+                for e in adds.into_iter().filter(|&e| e != NONE) {
+                    let (a, b) = (edges[e as usize].a as usize, edges[e as usize].b as usize);
+                    let value = value_of(edges[e as usize].score, lambda);
+                    chosen[e as usize] = true;
+                    add(&mut sel, &mut deg, a, e, value);
+                    add(&mut sel, &mut deg, b, e, value);
+                }
+                moves += 1;
+            }
+        }
+    }
+    moves
 }
 
 /// Gives a first suggestion to every user with a candidate edge but none selected, when a move
 /// allows it without leaving anyone else without one: add a free edge (length 1), swap out an edge
 /// of a partner whose other end keeps a suggestion, or re-route that end to a free partner (length 3).
-fn repair_coverage(
-    n: usize,
-    edges: &[Edge],
-    adj: &Adjacency,
-    value: &[i64],
-    k: usize,
-    chosen: &mut [bool],
-) -> usize {
+fn repair_coverage(n: usize, edges: &[Edge], g: &Graph, k: usize, chosen: &mut [bool]) -> usize {
     let mut deg = vec![0usize; n];
-    for (idx, &c) in chosen.iter().enumerate() {
-        if c {
-            deg[edges[idx].a as usize] += 1;
-            deg[edges[idx].b as usize] += 1;
-        }
+    for (e, _) in edges.iter().zip(chosen.iter()).filter(|(_, &c)| c) {
+        deg[e.a as usize] += 1;
+        deg[e.b as usize] += 1;
     }
     let mut repaired = 0;
     let mut visited = vec![0u32; n];
     let mut stamp = 0u32;
     for u in 0..n {
-        if deg[u] > 0 || adj.of(u).is_empty() {
+        if deg[u] > 0 || g.of(u).is_empty() {
             continue;
         }
         // Best move: (class, gain, edges to add, edges to drop); class 0 beats 1 beats 2.
@@ -450,26 +648,26 @@ fn repair_coverage(
                 best = Some((class, gain, add, drop));
             }
         };
-        for &(v, e_uv) in adj.of(u) {
-            let v = v as usize;
+        for uv in g.links(u) {
+            let v = uv.to as usize;
             if deg[v] < k {
-                consider(0, value[e_uv as usize], [e_uv, NONE], [NONE]);
+                consider(0, i64::from(uv.value), [uv.edge, NONE], [NONE]);
                 continue;
             }
-            for &(x, e_vx) in adj.of(v) {
-                if !chosen[e_vx as usize] {
+            for vx in g.links(v) {
+                if !chosen[vx.edge as usize] {
                     continue;
                 }
-                let x = x as usize;
-                let base = value[e_uv as usize] - value[e_vx as usize];
+                let x = vx.to as usize;
+                let base = i64::from(uv.value) - i64::from(vx.value);
                 if deg[x] >= 2 {
-                    consider(1, base, [e_uv, NONE], [e_vx]);
+                    consider(1, base, [uv.edge, NONE], [vx.edge]);
                     continue;
                 }
-                for &(y, e_xy) in adj.of(x) {
-                    let y = y as usize;
-                    if y != v && y != u && !chosen[e_xy as usize] && deg[y] < k {
-                        consider(2, base + value[e_xy as usize], [e_uv, e_xy], [e_vx]);
+                for xy in g.links(x) {
+                    let y = xy.to as usize;
+                    if y != v && y != u && !chosen[xy.edge as usize] && deg[y] < k {
+                        consider(2, base + i64::from(xy.value), [uv.edge, xy.edge], [vx.edge]);
                     }
                 }
             }
@@ -479,20 +677,18 @@ fn repair_coverage(
             // a user with a free slot), depth-first, bounded.
             stamp += 1;
             visited[u] = stamp;
-            let mut budget = 4096u32;
-            let mut path = Vec::new();
-            if augmenting_path(
-                u,
-                0,
-                adj,
+            let mut search = PathSearch {
+                g,
                 k,
                 chosen,
-                &deg,
-                &mut visited,
+                deg: &deg,
+                visited: &mut visited,
                 stamp,
-                &mut budget,
-                &mut path,
-            ) {
+                budget: 4096,
+                path: Vec::new(),
+            };
+            if search.from(u, 0) {
+                let path = search.path;
                 for (add, drop) in path {
                     if drop != NONE {
                         chosen[drop as usize] = false;
@@ -524,81 +720,74 @@ fn repair_coverage(
     repaired
 }
 
-/// Depth-first search for an augmenting path from `x`: add an unselected edge (x, v); if `v` has a
-/// free slot, done; else drop one of `v`'s selected edges (v, y) and continue from `y`. Every
-/// vertex appears once, so every inner vertex keeps its degree. Pushes (add, drop) pairs.
-#[allow(clippy::too_many_arguments)]
-fn augmenting_path(
-    x: usize,
-    depth: u32,
-    adj: &Adjacency,
+/// A bounded depth-first search for an augmenting path (see [`PathSearch::from`]).
+struct PathSearch<'a> {
+    g: &'a Graph,
     k: usize,
-    chosen: &[bool],
-    deg: &[usize],
-    visited: &mut [u32],
+    chosen: &'a [bool],
+    deg: &'a [usize],
+    visited: &'a mut [u32],
     stamp: u32,
-    budget: &mut u32,
-    path: &mut Vec<(u32, u32)>,
-) -> bool {
-    const MAX_DEPTH: u32 = 6;
-    for &(v, e) in adj.of(x) {
-        let v = v as usize;
-        if chosen[e as usize] || visited[v] == stamp {
-            continue;
-        }
-        if deg[v] < k {
-            path.push((e, NONE));
-            return true;
-        }
-    }
-    if depth >= MAX_DEPTH {
-        return false;
-    }
-    for &(v, e) in adj.of(x) {
-        let v = v as usize;
-        if chosen[e as usize] || visited[v] == stamp {
-            continue;
-        }
-        visited[v] = stamp;
-        for &(y, f) in adj.of(v) {
-            let y = y as usize;
-            if !chosen[f as usize] || visited[y] == stamp {
+    budget: u32,
+    /// (edge added, edge dropped) pairs, innermost first.
+    path: Vec<(u32, u32)>,
+}
+
+impl PathSearch<'_> {
+    /// From `x`: add an unselected edge (x, v); if `v` has a free slot, done; else drop one of
+    /// `v`'s selected edges (v, y) and continue from `y`. Every vertex appears once, so every
+    /// inner vertex keeps its degree. Pushes (add, drop) pairs.
+    fn from(&mut self, x: usize, depth: u32) -> bool {
+        const MAX_DEPTH: u32 = 6;
+        let g = self.g;
+        for xv in g.links(x) {
+            let v = xv.to as usize;
+            if self.chosen[xv.edge as usize] || self.visited[v] == self.stamp {
                 continue;
             }
-            if *budget == 0 {
-                return false;
-            }
-            *budget -= 1;
-            visited[y] = stamp;
-            if augmenting_path(
-                y,
-                depth + 1,
-                adj,
-                k,
-                chosen,
-                deg,
-                visited,
-                stamp,
-                budget,
-                path,
-            ) {
-                path.push((e, f));
+            if self.deg[v] < self.k {
+                self.path.push((xv.edge, NONE));
                 return true;
             }
         }
+        if depth >= MAX_DEPTH {
+            return false;
+        }
+        for xv in g.links(x) {
+            let v = xv.to as usize;
+            if self.chosen[xv.edge as usize] || self.visited[v] == self.stamp {
+                continue;
+            }
+            self.visited[v] = self.stamp;
+            for vy in g.links(v) {
+                let y = vy.to as usize;
+                if !self.chosen[vy.edge as usize] || self.visited[y] == self.stamp {
+                    continue;
+                }
+                if self.budget == 0 {
+                    return false;
+                }
+                self.budget -= 1;
+                self.visited[y] = self.stamp;
+                if self.from(y, depth + 1) {
+                    self.path.push((xv.edge, vy.edge));
+                    return true;
+                }
+            }
+        }
+        false
     }
-    false
 }
 
 /// Exposure of each user under independent top-K lists: how many users' own K best candidates
 /// (one-sided, no capacities) include them. The baseline that b-matching is compared against.
 pub fn independent_top_k_exposure(n: usize, edges: &[Edge], k: usize) -> Vec<u32> {
-    let adj = Adjacency::new(n, edges);
+    let g = Graph::new(n, edges, 0);
     let mut exposure = vec![0u32; n];
     let mut buf: Vec<(u32, u32)> = Vec::new();
     for i in 0..n {
         buf.clear();
-        buf.extend(adj.of(i).iter().map(|&(j, e)| (edges[e as usize].score, j)));
+        buf.extend(g.links(i).map(|a| (edges[a.edge as usize].score, a.to)));
         buf.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
         for &(_, j) in buf.iter().take(k) {
             exposure[j as usize] += 1;
@@ -658,9 +847,8 @@ mod tests {
     fn auction_beats_greedy_on_the_classic_path() {
         // GIVEN a path 0-1-2-3 where the heavy middle edge tempts greedy.
         let edges = [e(0, 1, 600), e(1, 2, 1000), e(2, 3, 600)];
-        let value: Vec<i64> = edges.iter().map(|x| i64::from(x.score)).collect();
         // WHEN selecting with K = 1
-        let plain = greedy(4, &edges, &value, 1, None);
+        let plain = greedy(4, &edges, 0, 1, vec![false; 3]);
         let a = select(4, &edges, &cfg(1, SelectionMethod::Auction));
         let g = select(4, &edges, &cfg(1, SelectionMethod::Greedy));
         // THEN bare greedy takes the middle edge, the auction the two outer ones, and the coverage
@@ -744,6 +932,104 @@ mod tests {
         assert!(s.fell_back);
         assert_eq!(s.method_used, SelectionMethod::Greedy);
         assert_eq!(s.pairs.len(), 100);
+    }
+
+    #[test]
+    fn improvement_gains_value_and_keeps_caps_and_coverage() {
+        let mut seed = 17u64;
+        let mut rnd = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let (mut moves, mut gained) = (0u64, 0i64);
+        for _ in 0..200 {
+            // GIVEN a random graph and a maximal b-matching on it (greedy by unrelated weights)
+            let n = 4 + rnd(40) as usize;
+            let mut edges = Vec::new();
+            for a in 0..n as u32 {
+                for b in a + 1..n as u32 {
+                    if rnd(100) < 25 {
+                        edges.push(e(a, b, 1 + rnd(1000) as u32));
+                    }
+                }
+            }
+            let k = 1 + rnd(3) as usize;
+            let mut g = Graph::new(n, &edges, 0);
+            g.sort_best_first();
+            let shuffled: Vec<Edge> = edges
+                .iter()
+                .map(|x| e(x.a, x.b, rnd(1000) as u32))
+                .collect();
+            let mut chosen = greedy(n, &shuffled, 0, k, vec![false; edges.len()]);
+            let before = chosen.clone();
+            // WHEN improving it
+            moves += improve(n, &edges, &g, 0, k, &mut chosen);
+            // THEN the value does not drop, nobody exceeds K, no fewer users are covered, and a
+            // user loses its only suggestion only to one who had none.
+            let value = |c: &[bool]| -> i64 {
+                edges
+                    .iter()
+                    .zip(c)
+                    .filter(|(_, &x)| x)
+                    .map(|(e, _)| i64::from(e.score))
+                    .sum()
+            };
+            assert!(value(&chosen) >= value(&before));
+            gained += value(&chosen) - value(&before);
+            let pick = |c: &[bool]| -> Vec<Edge> {
+                edges
+                    .iter()
+                    .zip(c)
+                    .filter(|(_, &x)| x)
+                    .map(|(e, _)| *e)
+                    .collect()
+            };
+            let (d0, d1) = (degrees(n, &pick(&before)), degrees(n, &pick(&chosen)));
+            assert!(d1.iter().all(|&d| d <= k));
+            let covered = |d: &[usize]| d.iter().filter(|&&x| x > 0).count();
+            assert!(covered(&d1) >= covered(&d0));
+            let lost = d0
+                .iter()
+                .zip(&d1)
+                .filter(|(&a, &b)| a > 0 && b == 0)
+                .count();
+            let new = d0
+                .iter()
+                .zip(&d1)
+                .filter(|(&a, &b)| a == 0 && b > 0)
+                .count();
+            assert!(lost <= new, "{lost} uncovered, {new} newly covered");
+        }
+        // AND it does improve such matchings.
+        assert!(moves > 0 && gained > 0, "{moves} moves, {gained} gained");
+    }
+
+    #[test]
+    fn improvement_exchanges_along_an_alternating_cycle_when_k_is_one() {
+        // GIVEN K = 1, the light pairs 0-1 and 2-3 selected, the heavy 0-2 and 1-3 not
+        let edges = [e(0, 1, 10), e(2, 3, 10), e(0, 2, 100), e(1, 3, 100)];
+        let mut g = Graph::new(4, &edges, 0);
+        g.sort_best_first();
+        let mut chosen = vec![true, true, false, false];
+        // WHEN improving
+        let moves = improve(4, &edges, &g, 0, 1, &mut chosen);
+        // THEN the cycle 0-1-3-2 is flipped: everyone keeps one suggestion, now the heavy ones.
+        assert_eq!(chosen, vec![false, false, true, true]);
+        assert!(moves >= 1);
+    }
+
+    #[test]
+    fn a_user_with_an_edge_out_of_range_or_a_loop_is_never_selected_with_it() {
+        // GIVEN edges naming user 9 of 3, and a loop on user 0
+        let edges = [e(0, 1, 500), e(1, 9, 900), e(0, 0, 1000), e(1, 2, 400)];
+        for method in [SelectionMethod::Greedy, SelectionMethod::Auction] {
+            // WHEN selecting
+            let s = select(3, &edges, &cfg(2, method));
+            // THEN only the usable edges are selected, and nothing panics.
+            assert_eq!(s.pairs, vec![e(0, 1, 500), e(1, 2, 400)], "{method:?}");
+        }
     }
 
     #[test]
