@@ -38,8 +38,19 @@ pub(crate) struct Layout {
     /// Whether any user's gender (or a sought one) must be checked by name: usually none, and
     /// then the partners' flags need not be read at all.
     by_name: bool,
-    n_interests: Vec<u16>,
-    avail_cells: Vec<u16>,
+    /// What scoring reads of a partner, packed so a survivor costs one load here.
+    info: Vec<PartnerInfo>,
+}
+
+/// A partner's side of the score (as in its profile): one 8-byte load per scored pair.
+#[derive(Clone, Copy, Default)]
+struct PartnerInfo {
+    age: u8,
+    age_min: u8,
+    age_max: u8,
+    n_langs: u8,
+    n_interests: u16,
+    avail_cells: u16,
 }
 
 impl Layout {
@@ -57,8 +68,7 @@ impl Layout {
             age_max: vec![0; stride],
             flags: vec![0; stride],
             by_name: false,
-            n_interests: vec![0; stride],
-            avail_cells: vec![0; stride],
+            info: vec![PartnerInfo::default(); stride],
         };
         for (i, p) in region.profiles.iter().enumerate() {
             for (w, &word) in p.avail.iter().enumerate() {
@@ -70,8 +80,14 @@ impl Layout {
             l.age_max[i] = p.age_max;
             l.flags[i] = p.flags;
             l.by_name |= p.flags & FLAG_GENDER_BY_NAME != 0;
-            l.n_interests[i] = p.n_interests;
-            l.avail_cells[i] = p.avail_cells;
+            l.info[i] = PartnerInfo {
+                age: p.age,
+                age_min: p.age_min,
+                age_max: p.age_max,
+                n_langs: region.n_langs[i],
+                n_interests: p.n_interests,
+                avail_cells: p.avail_cells,
+            };
         }
         l
     }
@@ -180,14 +196,14 @@ struct TileSeeker<'r> {
 
 /// The scoring side of partner `b`, exactly as [`CompiledRegion::score_info_of`] computes it.
 #[inline(always)]
-fn partner_info(region: &CompiledRegion, l: &Layout, b: usize) -> ScoreInfo {
-    let (age_min, age_max) = (l.age_min[b], l.age_max[b]);
+fn partner_info(region: &CompiledRegion, p: PartnerInfo) -> ScoreInfo {
+    let (age_min, age_max) = (p.age_min, p.age_max);
     let open = age_min == 0 || age_max == u8::MAX;
     let span = usize::from(age_max.wrapping_sub(age_min)) + 2;
     ScoreInfo {
-        inv_interests: region.recip[usize::from(l.n_interests[b])],
-        inv_cells: region.recip[usize::from(l.avail_cells[b])],
-        inv_langs: region.recip[usize::from(region.n_langs[b].max(1))],
+        inv_interests: region.recip[usize::from(p.n_interests)],
+        inv_cells: region.recip[usize::from(p.avail_cells)],
+        inv_langs: region.recip[usize::from(p.n_langs.max(1))],
         age_sum: f64::from(age_min) + f64::from(age_max),
         inv_span: if open { 0.0 } else { region.recip[span] },
     }
@@ -254,6 +270,7 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
     let mut pend_b = [[0u32; BATCH]; TILE];
     let mut pend_ov = [[0u16; BATCH]; TILE];
     let mut pend = [0usize; TILE];
+    let mut scratch = Scratch::new();
     for &h in &region.groups[own as usize].compatible {
         if !ALL && h < own {
             continue;
@@ -330,6 +347,7 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
                         &pend_b[t][..pend[t]],
                         &pend_ov[t],
                         weights,
+                        &mut scratch,
                         sink,
                     );
                     pend[t] = 0;
@@ -346,6 +364,7 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
             &pend_b[t][..pend[t]],
             &pend_ov[t],
             weights,
+            &mut scratch,
             sink,
         );
     }
@@ -355,11 +374,43 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
 /// Feasible pairs of one seeker queued for scoring.
 const BATCH: usize = 256;
 
+/// The batched scorer's columns, allocated once per tile rather than zeroed per batch.
+struct Scratch {
+    ci: [f64; BATCH],
+    cl: [f64; BATCH],
+    cells: [f64; BATCH],
+    age_b: [f64; BATCH],
+    inv_i: [f64; BATCH],
+    inv_c: [f64; BATCH],
+    inv_l: [f64; BATCH],
+    age_sum: [f64; BATCH],
+    inv_span: [f64; BATCH],
+    q: [u32; BATCH],
+}
+
+impl Scratch {
+    fn new() -> Box<Scratch> {
+        Box::new(Scratch {
+            ci: [0.0; BATCH],
+            cl: [0.0; BATCH],
+            cells: [0.0; BATCH],
+            age_b: [0.0; BATCH],
+            inv_i: [0.0; BATCH],
+            inv_c: [0.0; BATCH],
+            inv_l: [0.0; BATCH],
+            age_sum: [0.0; BATCH],
+            inv_span: [0.0; BATCH],
+            q: [0; BATCH],
+        })
+    }
+}
+
 /// Scores seeker `s` with the partners `bs` (overlaps `ovs`, same order) and calls the sink. The
 /// partners' inputs are gathered first, so the arithmetic runs in a loop of its own that
 /// vectorises; the formula is `score::side_parts_f64` on both sides, the harmonic mean and the
 /// rounding of [`score::quantise`], operation for operation, so the scores are bit-identical.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)] // the hot loop's inputs, passed as they are
 fn score_batch<const IW: usize>(
     region: &CompiledRegion,
     layout: &Layout,
@@ -367,19 +418,23 @@ fn score_batch<const IW: usize>(
     bs: &[u32],
     ovs: &[u16; BATCH],
     weights: &Weights,
+    scratch: &mut Scratch,
     sink: &mut impl FnMut(u32, u32, u32),
 ) {
     let n = bs.len().min(BATCH);
     let lang_fast = region.lang_words == 1;
-    let mut ci = [0f64; BATCH];
-    let mut cl = [0f64; BATCH];
-    let mut cells = [0f64; BATCH];
-    let mut age_b = [0f64; BATCH];
-    let mut inv_i = [0f64; BATCH];
-    let mut inv_c = [0f64; BATCH];
-    let mut inv_l = [0f64; BATCH];
-    let mut age_sum = [0f64; BATCH];
-    let mut inv_span = [0f64; BATCH];
+    let Scratch {
+        ci,
+        cl,
+        cells,
+        age_b,
+        inv_i,
+        inv_c,
+        inv_l,
+        age_sum,
+        inv_span,
+        q,
+    } = scratch;
     for k in 0..n {
         let b = bs[k] as usize;
         ci[k] = f64::from(common::<IW>(s.interests, region.interests_of(b)));
@@ -389,8 +444,9 @@ fn score_batch<const IW: usize>(
             common::<0>(s.langs, region.langs_of(b))
         });
         cells[k] = f64::from(ovs[k]);
-        age_b[k] = f64::from(layout.age[b]);
-        let ib = partner_info(region, layout, b);
+        let pb = layout.info[b];
+        age_b[k] = f64::from(pb.age);
+        let ib = partner_info(region, pb);
         inv_i[k] = ib.inv_interests;
         inv_c[k] = ib.inv_cells;
         inv_l[k] = ib.inv_langs;
@@ -398,7 +454,6 @@ fn score_batch<const IW: usize>(
         inv_span[k] = ib.inv_span;
     }
     let age_a = f64::from(s.age);
-    let mut q = [0u32; BATCH];
     for k in 0..n {
         let ib = ScoreInfo {
             inv_interests: inv_i[k],
