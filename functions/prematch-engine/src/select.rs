@@ -400,55 +400,48 @@ fn round(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, held: &[u32
 ///   over the arcs, best first, in user order.
 /// * alternating cycles of length 4 and 6 (below): degrees do not change.
 fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &mut [bool]) -> u64 {
-    // Each user's selected edges (edge, value), NONE-padded.
-    let mut sel = vec![(NONE, 0i32); n * k];
+    // Each user's selected edges (edge, value, other end), NONE-padded.
+    type Sel = (u32, i32, u32);
+    let mut sel = vec![(NONE, 0i32, 0u32); n * k];
     let mut deg = vec![0usize; n];
-    let add = |sel: &mut [(u32, i32)], deg: &mut [usize], u: usize, e: u32, value: i32| {
+    let add = |sel: &mut [Sel], deg: &mut [usize], u: usize, e: u32, value: i32, to: usize| {
         if let Some(s) = sel[u * k..(u + 1) * k].iter_mut().find(|s| s.0 == NONE) {
-            *s = (e, value);
+            *s = (e, value, to as u32);
         }
         deg[u] += 1;
     };
-    let remove = |sel: &mut [(u32, i32)], deg: &mut [usize], u: usize, e: u32| {
+    let remove = |sel: &mut [Sel], deg: &mut [usize], u: usize, e: u32| {
         if let Some(s) = sel[u * k..(u + 1) * k].iter_mut().find(|s| s.0 == e) {
-            *s = (NONE, 0);
+            *s = (NONE, 0, 0);
         }
         deg[u] -= 1;
     };
     for u in 0..n {
         for arc in g.links(u) {
             if chosen[arc.edge as usize] && (arc.to as usize) > u {
-                add(&mut sel, &mut deg, u, arc.edge, arc.value);
-                add(&mut sel, &mut deg, arc.to as usize, arc.edge, arc.value);
+                add(&mut sel, &mut deg, u, arc.edge, arc.value, arc.to as usize);
+                add(&mut sel, &mut deg, arc.to as usize, arc.edge, arc.value, u);
             }
         }
     }
-    let other = |e: u32, u: usize| -> usize {
-        let x = &edges[e as usize];
-        if x.a as usize == u {
-            x.b as usize
-        } else {
-            x.a as usize
-        }
-    };
     // What making room at u for an edge to v costs: 0 with a free slot, else the value of u's
     // lowest selected edge whose other end keeps a suggestion — or loses its only one when `v`
     // gains its first (the number of users covered stays) — None: no such edge.
-    let cost = |sel: &[(u32, i32)], deg: &[usize], u: usize, v: usize| -> Option<(i32, u32)> {
+    let cost = |sel: &[Sel], deg: &[usize], u: usize, v: usize| -> Option<(i32, u32, usize)> {
         if deg[u] < k {
-            return Some((0, NONE));
+            return Some((0, NONE, 0));
         }
-        let mut best: Option<(i32, u32)> = None;
-        for &(e, value) in &sel[u * k..(u + 1) * k] {
+        let mut best: Option<(i32, u32, usize)> = None;
+        for &(e, value, x) in &sel[u * k..(u + 1) * k] {
             if e == NONE {
                 continue;
             }
-            let x = other(e, u);
+            let x = x as usize;
             if x == v || (deg[x] < 2 && deg[v] > 0) {
                 continue;
             }
             if best.is_none_or(|b| value < b.0) {
-                best = Some((value, e));
+                best = Some((value, e, x));
             }
         }
         best
@@ -462,29 +455,25 @@ fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &
                 if v < u || chosen[arc.edge as usize] {
                     continue;
                 }
-                let Some((cu, du)) = cost(&sel, &deg, u, v) else {
+                let Some((cu, du, xu)) = cost(&sel, &deg, u, v) else {
                     continue;
                 };
                 if cu >= arc.value {
                     continue;
                 }
-                let Some((cv, dv)) = cost(&sel, &deg, v, u) else {
+                let Some((cv, dv, xv)) = cost(&sel, &deg, v, u) else {
                     continue;
                 };
                 if i64::from(cu) + i64::from(cv) >= i64::from(arc.value) {
                     continue;
                 }
                 // Both drops on the same partner: it must keep a third suggestion.
-                if du != NONE && dv != NONE {
-                    let x = other(du, u);
-                    if x == other(dv, v) && deg[x] < 3 {
-                        continue;
-                    }
+                if du != NONE && dv != NONE && xu == xv && deg[xu] < 3 {
+                    continue;
                 }
                 let mut freed = [NONE as usize; 2];
-                for (slot, (d, end)) in [(du, u), (dv, v)].into_iter().enumerate() {
+                for (slot, (d, end, x)) in [(du, u, xu), (dv, v, xv)].into_iter().enumerate() {
                     if d != NONE {
-                        let x = other(d, end);
                         chosen[d as usize] = false;
                         remove(&mut sel, &mut deg, end, d);
                         remove(&mut sel, &mut deg, x, d);
@@ -492,8 +481,8 @@ fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &
                     }
                 }
                 chosen[arc.edge as usize] = true;
-                add(&mut sel, &mut deg, u, arc.edge, arc.value);
-                add(&mut sel, &mut deg, v, arc.edge, arc.value);
+                add(&mut sel, &mut deg, u, arc.edge, arc.value, v);
+                add(&mut sel, &mut deg, v, arc.edge, arc.value, u);
                 moves += 1;
                 for x in freed.into_iter().filter(|&x| x != NONE as usize) {
                     if deg[x] >= k {
@@ -504,8 +493,8 @@ fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &
                         .find(|xy| !chosen[xy.edge as usize] && deg[xy.to as usize] < k)
                     {
                         chosen[xy.edge as usize] = true;
-                        add(&mut sel, &mut deg, x, xy.edge, xy.value);
-                        add(&mut sel, &mut deg, xy.to as usize, xy.edge, xy.value);
+                        add(&mut sel, &mut deg, x, xy.edge, xy.value, xy.to as usize);
+                        add(&mut sel, &mut deg, xy.to as usize, xy.edge, xy.value, x);
                     }
                 }
             }
@@ -522,7 +511,7 @@ fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &
     let mut stamp = vec![u32::MAX; n];
     let mut mark = vec![(0i32, 0u32); n];
     let mut round = 0u32;
-    let selected = |sel: &[(u32, i32)], u: usize| -> Vec<(u32, i32)> {
+    let selected = |sel: &[Sel], u: usize| -> Vec<Sel> {
         sel[u * k..(u + 1) * k]
             .iter()
             .copied()
@@ -530,11 +519,11 @@ fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &
             .collect()
     };
     for w in 0..n {
-        for (e0, w0) in selected(&sel, w) {
+        for (e0, w0, u) in selected(&sel, w) {
             if !chosen[e0 as usize] {
                 continue;
             }
-            let u = other(e0, w);
+            let u = u as usize;
             round += 1;
             for wz in g.links(w) {
                 stamp[wz.to as usize] = round;
@@ -554,11 +543,11 @@ fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &
                 if v == w || chosen[uv.edge as usize] {
                     continue;
                 }
-                for &(e_vx, w_vx) in &sel[v * k..(v + 1) * k] {
+                for &(e_vx, w_vx, x) in &sel[v * k..(v + 1) * k] {
                     if e_vx == NONE {
                         continue;
                     }
-                    let x = other(e_vx, v);
+                    let x = x as usize;
                     if x == u || x == w {
                         continue;
                     }
@@ -580,11 +569,11 @@ fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &
                         if y == w || y == u || y == v || chosen[xy.edge as usize] {
                             continue;
                         }
-                        for &(e_yz, w_yz) in &sel[y * k..(y + 1) * k] {
+                        for &(e_yz, w_yz, z) in &sel[y * k..(y + 1) * k] {
                             if e_yz == NONE {
                                 continue;
                             }
-                            let z = other(e_yz, y);
+                            let z = z as usize;
                             if z == w || z == u || z == v || z == x {
                                 continue;
                             }
@@ -611,8 +600,8 @@ fn improve(n: usize, edges: &[Edge], g: &Graph, lambda: i64, k: usize, chosen: &
                     let (a, b) = (edges[e as usize].a as usize, edges[e as usize].b as usize);
                     let value = value_of(edges[e as usize].score, lambda);
                     chosen[e as usize] = true;
-                    add(&mut sel, &mut deg, a, e, value);
-                    add(&mut sel, &mut deg, b, e, value);
+                    add(&mut sel, &mut deg, a, e, value, b);
+                    add(&mut sel, &mut deg, b, e, value, a);
                 }
                 moves += 1;
             }
