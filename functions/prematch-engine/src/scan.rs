@@ -616,6 +616,22 @@ mod tests {
     }
 
     #[test]
+    fn tiled_scan_is_exact_whatever_the_overlap_threshold() {
+        // GIVEN one region compiled with minimum overlaps of 0 to 4 cells
+        let users = generated(900, 1, 17);
+        let history = history_of(&users);
+        for minutes in [0, 30, 60, 90, 120] {
+            let cfg = MatchConfig {
+                min_overlap_minutes: minutes,
+                ..MatchConfig::default()
+            };
+            let region = compile(users.clone(), &history, run_date(), &cfg);
+            assert_eq!(region.min_overlap_cells, minutes / 30);
+            assert_scan_matches_reference(&region, &cfg, &format!("{minutes} minutes"));
+        }
+    }
+
+    #[test]
     fn tiled_scan_is_exact_with_many_languages_and_interests_and_other_settings() {
         // GIVEN users with more than 64 languages and 256 interests in the region (the kernel
         // then leaves the language test to the survivors, and interests take the general path),
