@@ -65,11 +65,13 @@ pub(super) struct Outcome {
     pub eps: i32,
 }
 
-/// One object slot: the bid held (the copy's price) and who made it (`NONE`: a phantom floor).
+/// One object slot: the bid held (the copy's price) and where its holder keeps it — the index
+/// of the holder's person slot in `holds`, so the holder is `hold / K` (`NONE`: a phantom floor).
+/// Both sides point at each other, so evicting a holder is a store, not a search.
 #[derive(Clone, Copy)]
 struct Slot {
     bid: i32,
-    who: u32,
+    hold: u32,
 }
 
 /// One person slot: the object held (`NONE`: free) and the arc's value a_ij.
@@ -77,12 +79,17 @@ struct Slot {
 struct Hold {
     obj: u32,
     value: i32,
+    /// Index of the object's slot in `slots`.
+    slot: u32,
 }
 
 const FREE: Hold = Hold {
     obj: NONE,
     value: 0,
+    slot: NONE,
 };
+
+const PHANTOM: Slot = Slot { bid: 0, hold: NONE };
 
 /// The first phase's ε is at most this fraction of the largest value.
 const FIRST_STEP: f64 = 0.1;
@@ -116,7 +123,7 @@ pub(super) fn run(g: &Graph, k: usize, epsilon: f64, budget: u64) -> Option<Outc
     let mut st = State {
         g,
         k,
-        slots: vec![Slot { bid: 0, who: NONE }; n * k],
+        slots: vec![PHANTOM; n * k],
         holds: vec![FREE; n * k],
         price: vec![0; n],
         queued: vec![false; n],
@@ -163,7 +170,7 @@ impl State<'_> {
     fn clear_assignments(&mut self) {
         for (obj, &p) in self.slots.chunks_exact_mut(self.k).zip(&self.price) {
             for s in obj {
-                *s = Slot { bid: p, who: NONE };
+                *s = Slot { bid: p, hold: NONE };
             }
         }
         self.holds.fill(FREE);
@@ -233,6 +240,12 @@ impl State<'_> {
     /// Person i's bid on object j replaces j's lowest slot (evicting its holder, if any).
     fn place(&mut self, i: usize, j: usize, bid: i32, value: i32) {
         let k = self.k;
+        let Some(free) = self.holds[i * k..(i + 1) * k]
+            .iter()
+            .position(|h| h.obj == NONE)
+        else {
+            return;
+        };
         let obj = &mut self.slots[j * k..(j + 1) * k];
         let mut low = 0;
         for s in 1..k {
@@ -240,30 +253,24 @@ impl State<'_> {
                 low = s;
             }
         }
-        let loser = obj[low].who;
-        obj[low] = Slot { bid, who: i as u32 };
+        let loser = obj[low].hold;
+        obj[low] = Slot {
+            bid,
+            hold: (i * k + free) as u32,
+        };
         self.price[j] = obj.iter().map(|s| s.bid).min().unwrap_or(0);
+        self.holds[i * k + free] = Hold {
+            obj: j as u32,
+            value,
+            slot: (j * k + low) as u32,
+        };
         if loser != NONE {
-            let l = loser as usize;
-            if let Some(h) = self.holds[l * k..(l + 1) * k]
-                .iter_mut()
-                .find(|h| h.obj == j as u32)
-            {
-                *h = FREE;
-            }
+            self.holds[loser as usize] = FREE;
+            let l = loser as usize / k;
             if !self.queued[l] {
                 self.queued[l] = true;
-                self.queue.push_back(loser);
+                self.queue.push_back(l as u32);
             }
-        }
-        if let Some(h) = self.holds[i * k..(i + 1) * k]
-            .iter_mut()
-            .find(|h| h.obj == NONE)
-        {
-            *h = Hold {
-                obj: j as u32,
-                value,
-            };
         }
     }
 
@@ -272,7 +279,7 @@ impl State<'_> {
         let k = self.k;
         self.slots[j * k..(j + 1) * k]
             .iter()
-            .position(|s| s.who == NONE && s.bid > 0)
+            .position(|s| s.hold == NONE && s.bid > 0)
     }
 
     /// π_i: 0 for a person with a free slot, else its lowest held value a_ij − p_j.
@@ -296,16 +303,23 @@ impl State<'_> {
         let mut pi: Vec<i32> = (0..n).map(|i| self.profit(i)).collect();
         let mut waiting: Vec<bool> = (0..n).map(|j| self.overpriced_slot(j).is_some()).collect();
         let mut queue: VecDeque<u32> = (0..n as u32).filter(|&j| waiting[j as usize]).collect();
+        let mut holders: Vec<u32> = Vec::with_capacity(k);
         while let Some(j) = queue.pop_front() {
             let j = j as usize;
             waiting[j] = false;
             while let Some(s) = self.overpriced_slot(j) {
                 // Best and second-best β_i = a_ij − π_i over the persons not holding j.
-                let holders = &self.slots[j * k..(j + 1) * k];
+                holders.clear();
+                holders.extend(
+                    self.slots[j * k..(j + 1) * k]
+                        .iter()
+                        .filter(|x| x.hold != NONE)
+                        .map(|x| x.hold / k as u32),
+                );
                 let mut first: Option<(i32, usize, i32)> = None;
                 let mut second: Option<i32> = None;
                 for arc in self.g.of(j) {
-                    if holders.iter().any(|h| h.who == arc.to) {
+                    if holders.contains(&arc.to) {
                         continue;
                     }
                     let beta = arc.value - pi[arc.to as usize];
@@ -340,13 +354,11 @@ impl State<'_> {
                                     }
                                 }
                                 let dropped = mine[worst].obj as usize;
-                                let theirs = &mut self.slots[dropped * k..(dropped + 1) * k];
-                                if let Some(slot) = theirs.iter_mut().find(|x| x.who == i as u32) {
-                                    slot.who = NONE;
-                                    if slot.bid > 0 && !waiting[dropped] {
-                                        waiting[dropped] = true;
-                                        queue.push_back(dropped as u32);
-                                    }
+                                let slot = &mut self.slots[mine[worst].slot as usize];
+                                slot.hold = NONE;
+                                if slot.bid > 0 && !waiting[dropped] {
+                                    waiting[dropped] = true;
+                                    queue.push_back(dropped as u32);
                                 }
                                 worst
                             }
@@ -354,10 +366,11 @@ impl State<'_> {
                         self.holds[i * k + at] = Hold {
                             obj: j as u32,
                             value,
+                            slot: (j * k + s) as u32,
                         };
                         self.slots[j * k + s] = Slot {
                             bid: f,
-                            who: i as u32,
+                            hold: (i * k + at) as u32,
                         };
                     }
                     _ => self.slots[j * k + s].bid = 0,
@@ -369,9 +382,10 @@ impl State<'_> {
                     .unwrap_or(0);
                 // The holders of j (the new one included) see a lower price, or a new object.
                 for s in 0..k {
-                    let h = self.slots[j * k + s].who;
+                    let h = self.slots[j * k + s].hold;
                     if h != NONE {
-                        pi[h as usize] = self.profit(h as usize);
+                        let h = h as usize / k;
+                        pi[h] = self.profit(h);
                     }
                 }
             }
