@@ -9,6 +9,8 @@
 //! to popular ones.
 
 use std::ops::Range;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -64,29 +66,42 @@ impl CandidateSet {
 
 /// Every user's best `c` partners, as flat binary min-heaps of keys (score << 32 | !partner), so
 /// the weakest kept partner is at the root and a candidate is one comparison away from rejection.
-struct TopLists {
+struct TopLists<'f> {
     c: usize,
     keys: Vec<u64>,
     len: Vec<u32>,
-    /// The root key of each full heap (0 while not full): a compact array that stays in cache, so
-    /// most offers are rejected without touching the heap itself.
-    floor: Vec<u64>,
+    /// The highest root key of a full heap of each owner, over *all* workers' lists (0 until one
+    /// is full): a compact array that stays in cache, so most offers are rejected without
+    /// touching a heap. Sharing it is exact: a key at or below another worker's root has C
+    /// better keys there (keys are distinct: each pair is offered once), so it cannot be in the
+    /// union's top C; and it lets each worker reject what the other has already beaten, so the
+    /// lists see about half the inserts. Relaxed loads and stores suffice: any root value ever
+    /// published is a valid floor (roots only rise), whichever store wins.
+    floor: &'f [AtomicU64],
     /// Queued offers (owner, key): the first `pending` entries.
     pending_owner: Vec<u32>,
     pending_key: Vec<u64>,
     pending: usize,
 }
 
+/// Raises a shared floor to `root` (a lost race only leaves a lower, still valid, floor).
+#[inline]
+fn raise(floor: &AtomicU64, root: u64) {
+    if root > floor.load(Relaxed) {
+        floor.store(root, Relaxed);
+    }
+}
+
 /// Offers that passed their owner's floor, waiting to be inserted (see [`TopLists::offer_later`]).
 const PENDING: usize = 256;
 
-impl TopLists {
-    fn new(n: usize, c: usize) -> TopLists {
+impl<'f> TopLists<'f> {
+    fn new(n: usize, c: usize, floor: &'f [AtomicU64]) -> TopLists<'f> {
         TopLists {
             c,
             keys: vec![0; n * c],
             len: vec![0; n],
-            floor: vec![0; n],
+            floor,
             pending_owner: vec![0; PENDING],
             pending_key: vec![0; PENDING],
             pending: 0,
@@ -104,7 +119,7 @@ impl TopLists {
         let i = self.pending;
         self.pending_owner[i] = owner;
         self.pending_key[i] = key;
-        self.pending = i + usize::from(key > self.floor[owner as usize]);
+        self.pending = i + usize::from(key > self.floor[owner as usize].load(Relaxed));
         if self.pending == PENDING {
             self.flush();
         }
@@ -146,13 +161,6 @@ impl TopLists {
         (key >> 32) as u32
     }
 
-    #[inline(always)]
-    fn offer(&mut self, owner: usize, key: u64) {
-        if key > self.floor[owner] {
-            self.insert(owner, key);
-        }
-    }
-
     #[inline(never)]
     fn insert(&mut self, owner: usize, key: u64) {
         let c = self.c;
@@ -172,7 +180,7 @@ impl TopLists {
             }
             self.len[owner] += 1;
             if len + 1 == c {
-                self.floor[owner] = heap[0];
+                raise(&self.floor[owner], heap[0]);
             }
         } else if key > heap[0] {
             // Replace the root and sift down.
@@ -193,7 +201,7 @@ impl TopLists {
                 heap.swap(i, m);
                 i = m;
             }
-            self.floor[owner] = heap[0];
+            raise(&self.floor[owner], heap[0]);
         }
     }
 
@@ -227,10 +235,11 @@ pub fn candidate_edges(
         .min(chunks.len().max(1));
     // Chunks are dealt round-robin so every worker gets rows from every group.
     let layout = scan::Layout::new(region);
-    let parts: Vec<(TopLists, u64, u64)> = (0..workers)
+    let floor: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+    let parts: Vec<(TopLists<'_>, u64, u64)> = (0..workers)
         .into_par_iter()
         .map(|w| {
-            let mut top = TopLists::new(n, c);
+            let mut top = TopLists::new(n, c, &floor);
             let (mut scanned, mut feasible) = (0u64, 0u64);
             let mut sink = |a: u32, b: u32, s: u32| {
                 feasible += 1;
@@ -257,7 +266,7 @@ pub fn candidate_edges(
         feasible += f;
         for owner in 0..n {
             for &key in other.list(owner) {
-                top.offer(owner, key);
+                top.insert(owner, key);
             }
         }
     }
