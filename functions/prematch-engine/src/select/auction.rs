@@ -42,8 +42,9 @@
 //! free a person's slot, so no forward work is created.
 //!
 //! **ε-scaling.** Phases run with ε₀ > ε₁ > … > ε (a factor per phase). Each phase starts from
-//! the previous prices with every assignment cleared (the held bids stay as phantom floors),
-//! runs forward steps until no person can bid, then reverse steps until no phantom has a price.
+//! the previous prices, each lowered by 2 × the previous ε (at least 0), with every assignment
+//! cleared (an object's K slots become phantoms at that price), runs forward steps until no
+//! person can bid, then reverse steps until no phantom has a price.
 //! A coarse phase puts the prices near their final values cheaply; the last phase (the
 //! configured ε) then needs few bids, and its end state satisfies (1)–(3) whatever the prices
 //! it started from, so the guarantee is the single-phase one.
@@ -98,6 +99,14 @@ const FIRST_STEP: f64 = 0.1;
 /// its ε, the first one more); 8 and 0.1 (three phases) were among the cheapest.
 const STEP_FACTOR: i64 = 8;
 
+/// A phase starts from the previous prices lowered by this many of the previous phase's ε.
+/// The previous phase's prices carry up to about its ε of overbidding, so an object priced just
+/// above what its marginal holder will pay now ends the forward steps unfilled and costs reverse
+/// steps; lowered, it is re-bid instead. Measured at 100,000 users (factor 8): 0 → 3.92 M bids,
+/// 1 → 3.61 M, 2 → 3.54 M, 3 → 4.40 M, 4 → 5.58 M; 2 was also the fastest (about 15% less
+/// selection time than 0).
+const PRICE_DROP: i32 = 2;
+
 /// The phase steps: ε, ×`factor` per phase, up to at most `start` × the largest value.
 fn schedule(max_value: i32, eps: i32, start: f64, factor: i64) -> Vec<i32> {
     let top = (f64::from(max_value) * start).max(f64::from(eps));
@@ -133,7 +142,7 @@ pub(super) fn run(g: &Graph, k: usize, epsilon: f64, budget: u64) -> Option<Outc
     };
     for (phase, &e) in steps.iter().enumerate() {
         if phase > 0 {
-            st.clear_assignments();
+            st.clear_assignments(steps[phase - 1].saturating_mul(PRICE_DROP));
         }
         st.queue_all();
         st.forward(e)?;
@@ -166,11 +175,20 @@ struct State<'g> {
 }
 
 impl State<'_> {
-    /// Frees every slot on both sides; the held bids stay as the objects' price floors.
-    fn clear_assignments(&mut self) {
-        for (obj, &p) in self.slots.chunks_exact_mut(self.k).zip(&self.price) {
+    /// Frees every slot on both sides; each object's K slots become phantoms at its price less
+    /// `drop` (at least 0).
+    fn clear_assignments(&mut self, drop: i32) {
+        for (obj, p) in self
+            .slots
+            .chunks_exact_mut(self.k)
+            .zip(self.price.iter_mut())
+        {
+            *p = p.saturating_sub(drop).max(0);
             for s in obj {
-                *s = Slot { bid: p, hold: NONE };
+                *s = Slot {
+                    bid: *p,
+                    hold: NONE,
+                };
             }
         }
         self.holds.fill(FREE);
