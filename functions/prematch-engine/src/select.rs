@@ -210,9 +210,12 @@ impl Graph {
 /// Deterministic: the same edges give the same selection. Edges with an end `≥ n` or both ends
 /// equal are never selected.
 pub fn select(n: usize, edges: &[Edge], cfg: &SelectionConfig) -> Selection {
-    let k = cfg.k.max(1);
     let lambda = coverage_lambda(edges, cfg.coverage_bonus);
     let mut graph = Graph::new(n, edges, lambda);
+    // Nobody can have more suggestions than candidate edges: a K above the largest degree
+    // selects the same, and would only size the per-user arrays (n·K) for nothing.
+    let max_degree = (0..n).map(|i| graph.of(i).len()).max().unwrap_or(0);
+    let k = cfg.k.clamp(1, max_degree.max(1));
     let outcome = match cfg.method {
         SelectionMethod::Greedy => None,
         SelectionMethod::Auction => {
@@ -1007,6 +1010,20 @@ mod tests {
         // THEN the cycle 0-1-3-2 is flipped: everyone keeps one suggestion, now the heavy ones.
         assert_eq!(chosen, vec![false, false, true, true]);
         assert!(moves >= 1);
+    }
+
+    #[test]
+    fn a_k_above_every_degree_selects_what_the_largest_degree_does() {
+        // GIVEN a small graph whose largest degree is 3
+        let edges = [e(0, 1, 500), e(0, 2, 400), e(0, 3, 300), e(1, 2, 200)];
+        for method in [SelectionMethod::Greedy, SelectionMethod::Auction] {
+            // WHEN K is absurdly large, or equal to that degree
+            let huge = select(4, &edges, &cfg(1_000_000_000, method));
+            let three = select(4, &edges, &cfg(3, method));
+            // THEN both select every edge, without sizing arrays by K.
+            assert_eq!(huge.pairs, three.pairs, "{method:?}");
+            assert_eq!(huge.pairs.len(), 4);
+        }
     }
 
     #[test]
