@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::compile::CompiledRegion;
 use crate::score::Weights;
 
+// The scan's inner loops (word-major layout, tiled kernel, batched scoring) live in `src/scan.rs`,
+// a child of this module: only the candidate functions use them.
 #[path = "scan.rs"]
 pub(crate) mod scan;
 
@@ -215,7 +217,8 @@ impl<'f> TopLists<'f> {
 /// region as one shard the result is exactly the union of every user's best `per_user` partners
 /// (ties by lower index); merged shards give a superset of it. Exclusions (blocks, recent history)
 /// are applied inside the scan, before the truncation, so the pool does not run dry night after
-/// night. Memory: one n × `per_user` list per worker thread (at most 4).
+/// night. Memory: one n × `per_user` list per worker thread (at most 4), one shared floor per
+/// user (8 B) and the scan's word-major copy of the profiles (about 68 B a user), freed on return.
 pub fn candidate_edges(
     region: &CompiledRegion,
     shard: Range<u32>,
