@@ -94,8 +94,9 @@ fn raise(floor: &AtomicU64, root: u64) {
     }
 }
 
-/// Offers that passed their owner's floor, waiting to be inserted (see [`TopLists::offer_later`]).
-const PENDING: usize = 256;
+/// Offers that passed their owner's floor, waiting to be inserted (see [`TopLists::offer_batch`]);
+/// at least twice a scoring batch.
+const PENDING: usize = 1024;
 
 impl<'f> TopLists<'f> {
     fn new(n: usize, c: usize, floor: &'f [AtomicU64]) -> TopLists<'f> {
@@ -110,20 +111,31 @@ impl<'f> TopLists<'f> {
         }
     }
 
-    /// Offers `key` to `owner`'s list, without a branch on the outcome: an offer above the floor
-    /// is queued, and the queue is inserted [`PENDING`] offers at a time by [`Self::flush`]. The
-    /// lists are n × C × 8 bytes (24 MB per worker at 100,000 users, 240 MB at a million), so
-    /// inserting at once would wait on a cache miss per offer; the flush first touches all the
-    /// queued heaps, so their misses overlap, then inserts. The result does not depend on when
-    /// an offer is inserted (each list keeps its best C keys under one total order).
+    /// Offers every pair (a, b) of a batch (scores in the same order) to both lists, without a
+    /// branch on the outcome: an offer above its owner's floor is queued, and the queue is
+    /// inserted by [`Self::flush`]. The lists are n × C × 8 bytes (24 MB per worker at 100,000
+    /// users, 240 MB at a million), so inserting at once would wait on a cache miss per offer;
+    /// the flush first touches all the queued heaps, so their misses overlap, then inserts. The
+    /// result does not depend on when an offer is inserted (each list keeps its best C keys under
+    /// one total order), nor on a floor read before the batch's own inserts (it is only lower).
     #[inline(always)]
-    fn offer_later(&mut self, owner: u32, key: u64) {
-        let i = self.pending;
-        self.pending_owner[i] = owner;
-        self.pending_key[i] = key;
-        self.pending = i + usize::from(key > self.floor[owner as usize].load(Relaxed));
-        if self.pending == PENDING {
-            self.flush();
+    fn offer_batch(&mut self, a: u32, bs: &[u32], scores: &[u32]) {
+        for (bs, scores) in bs.chunks(PENDING / 2).zip(scores.chunks(PENDING / 2)) {
+            if self.pending + 2 * bs.len() > PENDING {
+                self.flush();
+            }
+            let floor_a = self.floor[a as usize].load(Relaxed);
+            let mut i = self.pending;
+            for (&b, &s) in bs.iter().zip(scores) {
+                let (ka, kb) = (TopLists::key(b, s), TopLists::key(a, s));
+                self.pending_owner[i] = a;
+                self.pending_key[i] = ka;
+                i += usize::from(ka > floor_a);
+                self.pending_owner[i] = b;
+                self.pending_key[i] = kb;
+                i += usize::from(kb > self.floor[b as usize].load(Relaxed));
+            }
+            self.pending = i;
         }
     }
 
@@ -244,10 +256,9 @@ pub fn candidate_edges(
         .map(|w| {
             let mut top = TopLists::new(n, c, &floor);
             let (mut scanned, mut feasible) = (0u64, 0u64);
-            let mut sink = |a: u32, b: u32, s: u32| {
-                feasible += 1;
-                top.offer_later(a, TopLists::key(b, s));
-                top.offer_later(b, TopLists::key(a, s));
+            let mut sink = |a: u32, bs: &[u32], scores: &[u32]| {
+                feasible += bs.len() as u64;
+                top.offer_batch(a, bs, scores);
             };
             for &c0 in chunks.iter().skip(w).step_by(workers) {
                 let rows = c0 as usize..(c0 + CHUNK).min(end) as usize;
@@ -320,8 +331,8 @@ pub fn feasible_graph(region: &CompiledRegion, weights: &Weights) -> Vec<Edge> {
             let mut own = Vec::new();
             let rows = t * scan::TILE..((t + 1) * scan::TILE).min(n);
             scan::tiles(region, rows, |tile| {
-                scan::scan_tile::<false>(region, &layout, tile, &weights, &mut |a, b, s| {
-                    own.push(Edge { a, b, score: s });
+                scan::scan_tile::<false>(region, &layout, tile, &weights, &mut |a, bs, ss| {
+                    own.extend(bs.iter().zip(ss).map(|(&b, &score)| Edge { a, b, score }));
                 });
             });
             own

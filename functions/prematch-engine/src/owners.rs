@@ -58,15 +58,17 @@ pub fn owner_candidates(
                     &layout,
                     tile.clone(),
                     &weights,
-                    &mut |a, b, s| {
-                        feasible += 1;
-                        let key = (u64::from(s) << 32) | u64::from(u32::MAX - b);
+                    &mut |a, bs, scores| {
+                        feasible += bs.len() as u64;
                         let heap = &mut heaps[(a - first) as usize];
-                        if heap.len() < c {
-                            heap.push(Reverse(key));
-                        } else if heap.peek().is_some_and(|Reverse(floor)| key > *floor) {
-                            heap.pop();
-                            heap.push(Reverse(key));
+                        for (&b, &s) in bs.iter().zip(scores) {
+                            let key = (u64::from(s) << 32) | u64::from(u32::MAX - b);
+                            if heap.len() < c {
+                                heap.push(Reverse(key));
+                            } else if heap.peek().is_some_and(|Reverse(floor)| key > *floor) {
+                                heap.pop();
+                                heap.push(Reverse(key));
+                            }
                         }
                     },
                 );

@@ -210,7 +210,8 @@ fn partner_info(region: &CompiledRegion, p: PartnerInfo) -> ScoreInfo {
 }
 
 /// Scans the seekers `tile` (user indices of one blocking group, at most [`TILE`]) against their
-/// partners, calling `sink(a, b, score)` for every feasible pair: partners with a larger index only
+/// partners, calling `sink(a, partners, scores)` with the feasible pairs, a batch at a time (the
+/// partners and their scores, in the same order): partners with a larger index only
 /// (`ALL = false`, so each unordered pair once over all seekers) or every partner (`ALL = true`).
 /// Returns the pairs scanned (each seeker's window lengths, as the one-seeker scan counts them).
 pub(crate) fn scan_tile<const ALL: bool>(
@@ -218,7 +219,7 @@ pub(crate) fn scan_tile<const ALL: bool>(
     layout: &Layout,
     tile: Range<usize>,
     weights: &Weights,
-    sink: &mut impl FnMut(u32, u32, u32),
+    sink: &mut impl FnMut(u32, &[u32], &[u32]),
 ) -> u64 {
     match region.interest_words {
         1 => scan_tile_n::<ALL, 1>(region, layout, tile, weights, sink),
@@ -234,7 +235,7 @@ fn scan_tile_n<const ALL: bool, const IW: usize>(
     layout: &Layout,
     tile: Range<usize>,
     weights: &Weights,
-    sink: &mut impl FnMut(u32, u32, u32),
+    sink: &mut impl FnMut(u32, &[u32], &[u32]),
 ) -> u64 {
     if tile.is_empty() {
         return 0;
@@ -419,7 +420,7 @@ fn score_batch<const IW: usize>(
     ovs: &[u16; BATCH],
     weights: &Weights,
     scratch: &mut Scratch,
-    sink: &mut impl FnMut(u32, u32, u32),
+    sink: &mut impl FnMut(u32, &[u32], &[u32]),
 ) {
     let n = bs.len().min(BATCH);
     let lang_fast = region.lang_words == 1;
@@ -466,9 +467,8 @@ fn score_batch<const IW: usize>(
         let sb = score::side_parts_f64(&ib, age_a, ci[k], cl[k], cells[k]).total(weights);
         q[k] = score::quantise(score::harmonic_mean(sa, sb));
     }
-    let a = s.a as u32;
-    for k in 0..n {
-        sink(a, bs[k], q[k]);
+    if n > 0 {
+        sink(s.a as u32, &bs[..n], &q[..n]);
     }
 }
 
