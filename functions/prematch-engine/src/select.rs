@@ -216,15 +216,20 @@ pub fn select(n: usize, edges: &[Edge], cfg: &SelectionConfig) -> Selection {
     // selects the same, and would only size the per-user arrays (n·K) for nothing.
     let max_degree = (0..n).map(|i| graph.of(i).len()).max().unwrap_or(0);
     let k = cfg.k.clamp(1, max_degree.max(1));
-    let outcome = match cfg.method {
-        SelectionMethod::Greedy => None,
+    let (outcome, zero_part) = match cfg.method {
+        SelectionMethod::Greedy => (None, best_k_sum(edges, &graph, lambda, None, k)),
         SelectionMethod::Auction => {
             graph.sort_best_first();
             let budget = cfg
                 .bid_budget
                 .saturating_mul(graph.arcs.len() as u64)
                 .saturating_add(n as u64);
-            auction::run(&graph, k, cfg.epsilon, budget)
+            // The auction is sequential: the price-free bound runs beside it on the other cores.
+            let g = &graph;
+            rayon::join(
+                || auction::run(g, k, cfg.epsilon, budget),
+                || best_k_sum(edges, g, lambda, None, k),
+            )
         }
     };
     let fell_back = cfg.method == SelectionMethod::Auction && outcome.is_none();
@@ -249,7 +254,13 @@ pub fn select(n: usize, edges: &[Edge], cfg: &SelectionConfig) -> Selection {
         .map(|(i, _)| edges[i])
         .collect();
     pairs.sort_unstable();
-    let candidate_upper_bound = dual_bound(edges, &graph, lambda, prices.as_deref(), k);
+    // The smaller of the bounds for p = 0 and for the auction's prices (both valid).
+    let mut candidate_upper_bound = zero_part as f64 / 2.0;
+    if let Some(p) = &prices {
+        let sum: i64 = p.iter().map(|&x| i64::from(x)).sum();
+        let priced = best_k_sum(edges, &graph, lambda, Some(p), k) + sum * k as i64;
+        candidate_upper_bound = candidate_upper_bound.min(priced as f64 / 2.0);
+    }
     Selection {
         pairs,
         method_used: if prices.is_some() {
@@ -275,10 +286,10 @@ fn coverage_lambda(edges: &[Edge], bonus: f64) -> i64 {
     ((f64::from(*median) * bonus).round() as i64).clamp(0, MAX_VALUE / 2)
 }
 
-/// Weak LP duality for the double-cover LP: for prices p ≥ 0 on the right copies,
-/// 2·OPT ≤ K·Σ p + Σ_i (sum of the K largest (w_ij − p_j)⁺), with raw scores w (no λ). Returns
-/// the smaller of the bounds for p = 0 (Σ of each user's best K halves) and for the given prices.
-fn dual_bound(edges: &[Edge], g: &Graph, lambda: i64, price: Option<&[i32]>, k: usize) -> f64 {
+/// Σ over users of the sum of their K largest (w_ij − p_j)⁺ (p = 0 when `price` is None), with
+/// raw scores w (no λ). By weak LP duality for the double-cover LP, for any prices p ≥ 0 on the
+/// right copies, 2·OPT ≤ K·Σ p + this sum; for p = 0 it is Σ of each user's best K scores.
+fn best_k_sum(edges: &[Edge], g: &Graph, lambda: i64, price: Option<&[i32]>, k: usize) -> i64 {
     let score = |arc: &Link| -> i64 {
         if i64::from(arc.value) < MAX_VALUE {
             i64::from(arc.value) - lambda
@@ -286,42 +297,24 @@ fn dual_bound(edges: &[Edge], g: &Graph, lambda: i64, price: Option<&[i32]>, k: 
             i64::from(edges[arc.edge as usize].score)
         }
     };
-    let top_k = |buf: &mut Vec<i64>| -> i64 {
-        let take = k.min(buf.len());
-        if take == 0 {
-            return 0;
-        }
-        if take < buf.len() {
-            buf.select_nth_unstable_by(take - 1, |x, y| y.cmp(x));
-        }
-        buf[..take].iter().sum()
-    };
-    let (zero_part, price_part): (i64, i64) = (0..g.users())
+    (0..g.users())
         .into_par_iter()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(plain, priced): &mut (Vec<i64>, Vec<i64>), i| {
-                plain.clear();
-                priced.clear();
-                for arc in g.links(i) {
-                    let w = score(&arc);
-                    plain.push(w);
-                    if let Some(p) = price {
-                        priced.push((w - i64::from(p[arc.to as usize])).max(0));
-                    }
-                }
-                (top_k(plain), top_k(priced))
-            },
-        )
-        .reduce(|| (0, 0), |x, y| (x.0 + y.0, x.1 + y.1));
-    let zero_bound = zero_part as f64 / 2.0;
-    match price {
-        Some(p) => {
-            let sum: i64 = p.iter().map(|&x| i64::from(x)).sum();
-            zero_bound.min((price_part + sum * k as i64) as f64 / 2.0)
-        }
-        None => zero_bound,
-    }
+        .map_init(Vec::new, |buf: &mut Vec<i64>, i| {
+            buf.clear();
+            buf.extend(g.links(i).map(|arc| {
+                let p = price.map_or(0, |p| i64::from(p[arc.to as usize]));
+                (score(&arc) - p).max(0)
+            }));
+            let take = k.min(buf.len());
+            if take == 0 {
+                return 0;
+            }
+            if take < buf.len() {
+                buf.select_nth_unstable_by(take - 1, |x, y| y.cmp(x));
+            }
+            buf[..take].iter().sum::<i64>()
+        })
+        .sum()
 }
 
 /// Greedy b-matching by (value desc, a, b) on top of the edges already `chosen`: only the edges
