@@ -34,9 +34,11 @@ pub struct SelectionConfig {
     pub method: SelectionMethod,
     /// λ as a fraction of the median candidate score, added to every edge's weight.
     pub coverage_bonus: f64,
-    /// ε as a fraction of the largest weight.
+    /// ε as a fraction of the largest weight: the step of the auction's last phase (the coarser
+    /// phases before it are 8× and 64× that), which sets its guarantee.
     pub epsilon: f64,
-    /// The auction gives up (and greedy runs) after `bid_budget × arcs + users` bids.
+    /// The auction gives up (and greedy runs) after `bid_budget × arcs + users` bids (forward
+    /// bids and reverse steps, over all phases).
     pub bid_budget: u64,
 }
 
@@ -59,7 +61,7 @@ pub struct Selection {
     pub pairs: Vec<Edge>,
     /// The method that produced `pairs` (greedy when the auction fell back).
     pub method_used: SelectionMethod,
-    /// Bids the auction made (0 for greedy).
+    /// Bids the auction made: forward bids and reverse steps, over all phases (0 for greedy).
     pub auction_bids: u64,
     /// Whether the auction hit its bid budget and greedy was used instead.
     pub fell_back: bool,
