@@ -34,8 +34,9 @@ pub struct SelectionConfig {
     pub method: SelectionMethod,
     /// λ as a fraction of the median candidate score, added to every edge's weight.
     pub coverage_bonus: f64,
-    /// ε as a fraction of the largest weight: the step of the auction's last phase (the coarser
-    /// phases before it are 8× and 64× that), which sets its guarantee.
+    /// ε as a fraction of the largest weight: the step of the auction's last phase, which sets its
+    /// guarantee (each phase before it has 8× the next one's step, the first at most 0.1 × the
+    /// largest weight; 10⁻³ gives three phases).
     pub epsilon: f64,
     /// The auction gives up (and greedy runs) after `bid_budget × arcs + users` bids (forward
     /// bids and reverse steps, over all phases).
