@@ -165,9 +165,15 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: boo
         )
     });
     let rss_candidates = rss_mib();
+    let peak_candidates = peak_rss_mib();
     let (sel, select_s, select_cpu) =
         timed(|| select(region.len(), &cands.edges, &cfg.selection_config()));
+    let peak_select = peak_rss_mib();
     let (sugg, reasons_s, reasons_cpu) = timed(|| suggestions(&region, &sel.pairs));
+    let peak_reasons = peak_rss_mib();
+    // Production (match_compiled) does not hold the suggestions while a second selection runs.
+    let n_suggestions = sugg.len();
+    drop(sugg);
     let greedy_cfg = SelectionConfig {
         method: SelectionMethod::Greedy,
         coverage_bonus: 0.0,
@@ -199,14 +205,14 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: boo
 \"feasible_pairs\":{},\"candidate_edges\":{},\"selected\":{},\"suggestions\":{},\"users_with_partner\":{with_partner},\
 \"covered\":{},\"total_score\":{:.1},\"upper_bound\":{:.1},\"candidate_bound\":{:.1},\"score_vs_candidate_bound\":{:.4},\
 \"bids\":{},\"fell_back\":{},\"greedy_score\":{:.1},\"greedy_vs_auction\":{:.4},\"greedy_covered\":{},\"greedy_select_s\":{greedy_s:.3},\
-\"greedy_select_cpu_s\":{greedy_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"region_heap_mib\":{region_heap:.0},\"rss_candidates_mib\":{rss_candidates:.0},\"peak_rss_mib\":{:.0}}}",
+\"greedy_select_cpu_s\":{greedy_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"region_heap_mib\":{region_heap:.0},\"rss_candidates_mib\":{rss_candidates:.0},\"peak_after_candidates_mib\":{peak_candidates:.0},\"peak_after_select_mib\":{peak_select:.0},\"peak_after_reasons_mib\":{peak_reasons:.0},\"peak_rss_mib\":{:.0}}}",
         region.len(),
         compile_s + cand_s + select_s + reasons_s,
         cands.pairs_scanned,
         cands.feasible_directed / 2,
         cands.edges.len(),
         sel.pairs.len(),
-        sugg.len(),
+        n_suggestions,
         covered(&sel.pairs),
         total(&sel.pairs),
         cands.best_k_half_sum / 1e6,

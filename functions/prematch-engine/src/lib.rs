@@ -217,20 +217,30 @@ pub fn match_compiled(region: &CompiledRegion, cfg: &MatchConfig) -> RegionOutco
     let selection = select(region.len(), &cands.edges, &cfg.selection_config());
     let select_ms = ms(t);
 
+    // The candidate edges are not needed for the reasons: count from them and free them first
+    // (about 340 MB at a million users, while the suggestions' strings are being built).
+    let with_partner = users_on(region.len(), &cands.edges);
+    let covered = users_on(region.len(), &selection.pairs);
+    let (pairs_scanned, feasible_directed, candidate_edges, best_k_half_sum) = (
+        cands.pairs_scanned,
+        cands.feasible_directed,
+        cands.edges.len(),
+        cands.best_k_half_sum,
+    );
+    drop(cands);
+
     let t = Instant::now();
     let suggestions = suggestions(region, &selection.pairs);
     let reasons_ms = ms(t);
 
-    let with_partner = users_on(region.len(), &cands.edges);
-    let covered = users_on(region.len(), &selection.pairs);
     let stats = MatchStats {
         users: region.input_users,
         inactive: region.inactive,
         duplicates: region.duplicates,
         matched_users: region.len(),
-        pairs_scanned: cands.pairs_scanned,
-        feasible_pairs: cands.feasible_directed / 2,
-        candidate_edges: cands.edges.len(),
+        pairs_scanned,
+        feasible_pairs: feasible_directed / 2,
+        candidate_edges,
         selected_pairs: selection.pairs.len(),
         users_with_feasible_partner: with_partner,
         users_covered: covered,
@@ -240,7 +250,7 @@ pub fn match_compiled(region: &CompiledRegion, cfg: &MatchConfig) -> RegionOutco
             .map(|e| f64::from(e.score))
             .sum::<f64>()
             / f64::from(SCORE_SCALE),
-        upper_bound: cands.best_k_half_sum / f64::from(SCORE_SCALE),
+        upper_bound: best_k_half_sum / f64::from(SCORE_SCALE),
         candidate_upper_bound: selection.candidate_upper_bound / f64::from(SCORE_SCALE),
         selection: selection.method_used,
         fell_back: selection.fell_back,
