@@ -169,17 +169,13 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: boo
     let (sel, select_s, select_cpu) =
         timed(|| select(region.len(), &cands.edges, &cfg.selection_config()));
     let peak_select = peak_rss_mib();
-    let (sugg, reasons_s, reasons_cpu) = timed(|| suggestions(&region, &sel.pairs));
-    let peak_reasons = peak_rss_mib();
-    // Production (match_compiled) does not hold the suggestions while a second selection runs.
-    let n_suggestions = sugg.len();
-    drop(sugg);
     let greedy_cfg = SelectionConfig {
         method: SelectionMethod::Greedy,
         coverage_bonus: 0.0,
         ..cfg.selection_config()
     };
     let (greedy, greedy_s, greedy_cpu) = timed(|| select(region.len(), &cands.edges, &greedy_cfg));
+    let peak_greedy = peak_rss_mib();
     let total = |pairs: &[Edge]| pairs.iter().map(|e| f64::from(e.score)).sum::<f64>() / 1e6;
     let covered = |pairs: &[Edge]| {
         let mut seen = vec![false; region.len()];
@@ -195,8 +191,20 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: boo
         has[e.b as usize] = true;
     }
     let with_partner = has.iter().filter(|&&x| x).count();
-    let wall_rate = cands.pairs_scanned as f64 / cand_s / threads as f64;
-    let cpu_rate = cands.pairs_scanned as f64 / cand_cpu;
+    // As in match_compiled: the edges are freed before the suggestions are built.
+    let (pairs_scanned, feasible_directed, n_edges, best_k_half_sum) = (
+        cands.pairs_scanned,
+        cands.feasible_directed,
+        cands.edges.len(),
+        cands.best_k_half_sum,
+    );
+    drop(cands);
+    let (sugg, reasons_s, reasons_cpu) = timed(|| suggestions(&region, &sel.pairs));
+    let peak_reasons = peak_rss_mib();
+    let n_suggestions = sugg.len();
+    drop(sugg);
+    let wall_rate = pairs_scanned as f64 / cand_s / threads as f64;
+    let cpu_rate = pairs_scanned as f64 / cand_cpu;
     println!(
         "{{\"users\":{n},\"matched_users\":{},\"k\":{k},\"threads\":{threads},\"load_s\":{load_s:.2},\
 \"compile_s\":{compile_s:.3},\"compile_cpu_s\":{compile_cpu:.2},\"candidates_s\":{cand_s:.3},\"candidates_cpu_s\":{cand_cpu:.2},\
@@ -205,17 +213,17 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: boo
 \"feasible_pairs\":{},\"candidate_edges\":{},\"selected\":{},\"suggestions\":{},\"users_with_partner\":{with_partner},\
 \"covered\":{},\"total_score\":{:.1},\"upper_bound\":{:.1},\"candidate_bound\":{:.1},\"score_vs_candidate_bound\":{:.4},\
 \"bids\":{},\"fell_back\":{},\"greedy_score\":{:.1},\"greedy_vs_auction\":{:.4},\"greedy_covered\":{},\"greedy_select_s\":{greedy_s:.3},\
-\"greedy_select_cpu_s\":{greedy_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"region_heap_mib\":{region_heap:.0},\"rss_candidates_mib\":{rss_candidates:.0},\"peak_after_candidates_mib\":{peak_candidates:.0},\"peak_after_select_mib\":{peak_select:.0},\"peak_after_reasons_mib\":{peak_reasons:.0},\"peak_rss_mib\":{:.0}}}",
+\"greedy_select_cpu_s\":{greedy_cpu:.2},\"rss_loaded_mib\":{rss_loaded:.0},\"rss_compiled_mib\":{rss_compiled:.0},\"region_heap_mib\":{region_heap:.0},\"rss_candidates_mib\":{rss_candidates:.0},\"peak_after_candidates_mib\":{peak_candidates:.0},\"peak_after_select_mib\":{peak_select:.0},\"peak_after_greedy_mib\":{peak_greedy:.0},\"peak_after_reasons_mib\":{peak_reasons:.0},\"peak_rss_mib\":{:.0}}}",
         region.len(),
         compile_s + cand_s + select_s + reasons_s,
-        cands.pairs_scanned,
-        cands.feasible_directed / 2,
-        cands.edges.len(),
+        pairs_scanned,
+        feasible_directed / 2,
+        n_edges,
         sel.pairs.len(),
         n_suggestions,
         covered(&sel.pairs),
         total(&sel.pairs),
-        cands.best_k_half_sum / 1e6,
+        best_k_half_sum / 1e6,
         sel.candidate_upper_bound / 1e6,
         total(&sel.pairs) / (sel.candidate_upper_bound / 1e6),
         sel.auction_bids,
