@@ -37,9 +37,10 @@ pub const SELECT_JOB: &str = "region-select";
 /// Job name of one write part of a split region.
 pub const WRITE_JOB: &str = "region-write";
 
-/// Measured cost of the auction per candidate edge at a million users (160 s for 25 M edges on
-/// this project's 2-core machine, engine README §5), rounded up: the budget check below uses it.
-const AUCTION_SECS_PER_EDGE: f64 = 7e-6;
+/// Measured cost of the ε-scaled auction per candidate edge at a million users (29–44 s for 25 M
+/// edges on this project's 2-core machine, engine README §5), rounded up: the budget check below
+/// uses it.
+const AUCTION_SECS_PER_EDGE: f64 = 2.5e-6;
 
 /// The payload of `region-shard`, `region-select` and `region-write` jobs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,8 +104,8 @@ pub fn shard_range(n: usize, shards: u32, part: u32) -> std::ops::Range<u32> {
 }
 
 /// The selection method that fits a job: the auction unless its measured cost for `edges`
-/// candidate edges would take more than half the job timeout, then greedy (about 18× faster, ~5%
-/// less total score).
+/// candidate edges would take more than half the job timeout, then greedy (about 3× faster at a
+/// million users, ~7% less total score).
 pub fn method_for(edges: usize, configured: SelectionMethod, timeout_secs: u64) -> SelectionMethod {
     if configured == SelectionMethod::Auction
         && edges as f64 * AUCTION_SECS_PER_EDGE > timeout_secs as f64 / 2.0
@@ -567,10 +568,14 @@ mod tests {
         );
         assert_eq!(
             method_for(25_000_000, SelectionMethod::Auction, 300),
+            SelectionMethod::Auction
+        );
+        assert_eq!(
+            method_for(70_000_000, SelectionMethod::Auction, 300),
             SelectionMethod::Greedy
         );
         assert_eq!(
-            method_for(25_000_000, SelectionMethod::Auction, 900),
+            method_for(70_000_000, SelectionMethod::Auction, 900),
             SelectionMethod::Auction
         );
         assert_eq!(
