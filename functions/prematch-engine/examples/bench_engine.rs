@@ -177,20 +177,8 @@ fn single(n: usize, k: usize, seed: u64, epsilon: Option<f64>, compile_only: boo
     let (greedy, greedy_s, greedy_cpu) = timed(|| select(region.len(), &cands.edges, &greedy_cfg));
     let peak_greedy = peak_rss_mib();
     let total = |pairs: &[Edge]| pairs.iter().map(|e| f64::from(e.score)).sum::<f64>() / 1e6;
-    let covered = |pairs: &[Edge]| {
-        let mut seen = vec![false; region.len()];
-        for e in pairs {
-            seen[e.a as usize] = true;
-            seen[e.b as usize] = true;
-        }
-        seen.iter().filter(|&&x| x).count()
-    };
-    let mut has = vec![false; region.len()];
-    for e in &cands.edges {
-        has[e.a as usize] = true;
-        has[e.b as usize] = true;
-    }
-    let with_partner = has.iter().filter(|&&x| x).count();
+    let covered = |pairs: &[Edge]| users_on(region.len(), pairs);
+    let with_partner = covered(&cands.edges);
     // As in match_compiled: the edges are freed before the suggestions are built.
     let (pairs_scanned, feasible_directed, n_edges, best_k_half_sum) = (
         cands.pairs_scanned,

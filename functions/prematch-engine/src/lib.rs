@@ -268,7 +268,10 @@ pub fn match_compiled(region: &CompiledRegion, cfg: &MatchConfig) -> RegionOutco
 
 /// How many distinct users the edges touch (a flag per user: at a million users and 25 million
 /// edges a hash set of them cost about a second).
-fn users_on(n: usize, edges: &[Edge]) -> usize {
+/// How many of the users `0..n` are an end of at least one of `edges` (a flag per user: fast on
+/// the 25 M candidate edges of a million-user region). What `MatchStats` reports as users with a
+/// feasible partner (on the candidate edges) and users covered (on the selected pairs).
+pub fn users_on(n: usize, edges: &[Edge]) -> usize {
     let mut seen = vec![false; n];
     for e in edges {
         for u in [e.a, e.b] {

@@ -104,27 +104,15 @@ pub fn owner_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{candidate_edges, compile, parse_user, HistoryPair, MatchConfig, NaiveDate, User};
-
-    fn generated(users: usize, seed: u64) -> Vec<User> {
-        let cfg = prematch_gen::GenConfig {
-            users,
-            regions: 1,
-            seed,
-            malformed_per_mille: 0,
-        };
-        prematch_gen::generate(&cfg)
-            .filter_map(|line| line.value)
-            .filter_map(|v| parse_user(&v).ok())
-            .collect()
-    }
+    use crate::tests::generated_users;
+    use crate::{candidate_edges, compile, HistoryPair, MatchConfig, NaiveDate};
 
     #[test]
     fn owner_shards_merged_give_exactly_the_unsplit_candidate_graph() {
         // GIVEN a generated region with blocks, and history excluding some of its pairs
         let run_date = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
         for seed in [7, 11] {
-            let users = generated(1_500, seed);
+            let users = generated_users(1_500, 1, seed);
             let history: Vec<HistoryPair> = users
                 .windows(2)
                 .step_by(5)
@@ -156,7 +144,7 @@ mod tests {
 
     #[test]
     fn an_empty_or_out_of_range_shard_has_no_edges() {
-        let users = generated(200, 3);
+        let users = generated_users(200, 1, 3);
         let cfg = MatchConfig::default();
         let region = compile(
             users,

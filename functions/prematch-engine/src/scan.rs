@@ -503,26 +503,14 @@ pub(crate) fn tiles(region: &CompiledRegion, rows: Range<usize>, mut f: impl FnM
 mod tests {
     use std::collections::BTreeMap;
 
+    use crate::tests::generated_users;
     use crate::{
-        candidate_edges, compile, feasible_graph, owner_candidates, parse_user, score_pair,
-        CandidateSet, CompiledRegion, Edge, HistoryPair, MatchConfig, NaiveDate, User, Weights,
+        candidate_edges, compile, feasible_graph, owner_candidates, score_pair, CandidateSet,
+        CompiledRegion, Edge, HistoryPair, MatchConfig, NaiveDate, User, Weights,
     };
 
     fn run_date() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
-    }
-
-    fn generated(users: usize, regions: usize, seed: u64) -> Vec<User> {
-        let cfg = prematch_gen::GenConfig {
-            users,
-            regions,
-            seed,
-            malformed_per_mille: 0,
-        };
-        prematch_gen::generate(&cfg)
-            .filter_map(|line| line.value)
-            .filter_map(|v| parse_user(&v).ok())
-            .collect()
     }
 
     /// Recent suggestions between some users: they must be excluded before the truncation.
@@ -607,7 +595,7 @@ mod tests {
     fn tiled_scan_gives_exactly_the_reference_candidate_graph() {
         // GIVEN generated regions (one and several) with blocks and recent history
         for (users, regions, seed) in [(1_200, 1, 7), (1_600, 3, 11), (700, 1, 5)] {
-            let users = generated(users, regions, seed);
+            let users = generated_users(users, regions, seed);
             let history = history_of(&users);
             let cfg = MatchConfig::default();
             let region = compile(users, &history, run_date(), &cfg);
@@ -618,7 +606,7 @@ mod tests {
     #[test]
     fn tiled_scan_is_exact_whatever_the_overlap_threshold() {
         // GIVEN one region compiled with minimum overlaps of 0 to 4 cells
-        let users = generated(900, 1, 17);
+        let users = generated_users(900, 1, 17);
         let history = history_of(&users);
         for minutes in [0, 30, 60, 90, 120] {
             let cfg = MatchConfig {
@@ -636,7 +624,7 @@ mod tests {
         // GIVEN users with more than 64 languages and 256 interests in the region (the kernel
         // then leaves the language test to the survivors, and interests take the general path),
         // a small C and other weights and minimum overlap
-        let mut users = generated(1_000, 1, 13);
+        let mut users = generated_users(1_000, 1, 13);
         for (i, u) in users.iter_mut().enumerate() {
             u.languages.push(format!("l{}", i % 90));
             u.interests.push(format!("x{}", i % 300));

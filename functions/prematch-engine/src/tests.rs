@@ -8,6 +8,20 @@ use serde_json::{json, Value};
 
 use crate::*;
 
+/// `users` generated records over `regions` regions, parsed; the generator's malformed lines are
+/// turned off. Shared by the engine's test modules.
+pub(crate) fn generated_users(users: usize, regions: usize, seed: u64) -> Vec<User> {
+    prematch_gen::generate(&prematch_gen::GenConfig {
+        users,
+        regions,
+        seed,
+        malformed_per_mille: 0,
+    })
+    .filter_map(|line| line.value)
+    .filter_map(|v| parse_user(&v).ok())
+    .collect()
+}
+
 fn run_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 12, 3).expect("date")
 }
@@ -492,15 +506,7 @@ proptest! {
 #[test]
 fn compact_region_explains_and_checks_pairs_exactly_like_the_full_one() {
     // GIVEN a generated region, some of its users' pairs in recent history
-    let users: Vec<User> = prematch_gen::generate(&prematch_gen::GenConfig {
-        users: 1_200,
-        regions: 2,
-        seed: 5,
-        malformed_per_mille: 0,
-    })
-    .filter_map(|line| line.value)
-    .filter_map(|v| parse_user(&v).ok())
-    .collect();
+    let users = generated_users(1_200, 2, 5);
     let history: Vec<HistoryPair> = users
         .windows(2)
         .step_by(7)
