@@ -6,8 +6,8 @@
 
 use chrono::NaiveDate;
 use fred::prelude::*;
-use prematch_app::jobs::split_store::{SplitError, SplitPlan, SplitStore};
-use prematch_engine::{compile_compact, parse_user, HistoryPair, MatchConfig, User};
+use prematch_app::jobs::split_store::{SelectResult, SplitError, SplitPlan, SplitStore};
+use prematch_engine::{compile_compact, parse_user, Edge, HistoryPair, MatchConfig, User};
 use prematch_queue::{Queue, QueueSettings};
 use prematch_tests::RedisServer;
 
@@ -135,4 +135,52 @@ async fn a_damaged_or_incomplete_snapshot_is_reported_by_its_key() {
         matches!(&err, SplitError::Corrupt { key, message } if key == second && message.contains("missing")),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_part_reads_exactly_its_own_pairs_across_chunk_boundaries() {
+    // GIVEN 1,100,000 selected pairs stored in chunks of 500,000
+    let redis = RedisServer::start();
+    let (client, store) = store(&redis).await;
+    let pairs: Vec<Edge> = (0..1_100_000u32)
+        .map(|i| Edge {
+            a: i,
+            b: i + 1,
+            score: i % 1_000_000,
+        })
+        .collect();
+    let selected = store
+        .finish_select(&pairs, SelectResult::default())
+        .await
+        .unwrap();
+    assert_eq!(selected.pair_chunks, 3);
+
+    // WHEN parts ask for ranges inside a chunk, across a boundary, to the end and past it
+    for range in [
+        0..100,
+        499_990..500_010,
+        999_999..1_100_000,
+        1_050_000..2_000_000,
+        1_200_000..1_300_000,
+    ] {
+        let got = store.pairs(&selected, range.clone()).await.unwrap();
+        // THEN each gets exactly that slice of the pairs (clamped to the pairs stored)
+        let (from, to) = (range.start.min(pairs.len()), range.end.min(pairs.len()));
+        assert_eq!(got, pairs[from..to], "range {range:?}");
+    }
+
+    // WHEN a chunk a part needs is gone
+    let middle = "bull:prematchQueue:prematch:split:run-2026-12-03:eu-west:pairs:1";
+    let _: i64 = client.del(middle).await.unwrap();
+    let err = store
+        .pairs(&selected, 499_990..500_010)
+        .await
+        .err()
+        .unwrap();
+    // THEN it is reported by key, while a part inside the first chunk still reads
+    assert!(
+        matches!(&err, SplitError::Corrupt { key, .. } if key == middle),
+        "{err}"
+    );
+    assert_eq!(store.pairs(&selected, 0..10).await.unwrap(), pairs[0..10]);
 }

@@ -10,12 +10,11 @@
 //! deterministic, a retried step rewrites its own keys with the same values, and a step that finds
 //! its region already reported ends at once.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
 use prematch_engine::{
-    owner_candidates, select, suggestions, CandidateSet, Edge, HistoryPair, SelectionMethod,
+    owner_candidates, select, suggestions, users_on, CandidateSet, HistoryPair, SelectionMethod,
 };
 use prematch_queue::{JobContext, JobError, JobOptions, NewJob};
 use serde::{Deserialize, Serialize};
@@ -320,25 +319,28 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
         }
         let mut cfg = self.settings.matching.selection_config();
         let timeout = self.settings.job_timeout_secs;
-        let (pairs, with_partner, method, fell_back) = tokio::task::spawn_blocking(move || {
-            let merged = CandidateSet::merge(parts);
-            cfg.method = method_for(merged.edges.len(), cfg.method, timeout);
-            let selection = select(n, &merged.edges, &cfg);
-            let with_partner = endpoints(&merged.edges);
-            (
-                selection.pairs,
-                with_partner,
-                selection.method_used,
-                selection.fell_back,
-            )
-        })
-        .await
-        .map_err(blocking_error)?;
+        let (pairs, with_partner, covered, method, fell_back) =
+            tokio::task::spawn_blocking(move || {
+                let merged = CandidateSet::merge(parts);
+                cfg.method = method_for(merged.edges.len(), cfg.method, timeout);
+                let selection = select(n, &merged.edges, &cfg);
+                let with_partner = users_on(n, &merged.edges);
+                let covered = users_on(n, &selection.pairs);
+                (
+                    selection.pairs,
+                    with_partner,
+                    covered,
+                    selection.method_used,
+                    selection.fell_back,
+                )
+            })
+            .await
+            .map_err(blocking_error)?;
         let per_part = self.settings.region_write_pairs.max(1) as usize;
         let result = SelectResult {
             parts: pairs.len().div_ceil(per_part).max(1) as u32,
             users_with_feasible_partner: with_partner as u64,
-            users_covered: endpoints(&pairs) as u64,
+            users_covered: covered as u64,
             method: match method {
                 SelectionMethod::Auction => "auction".to_string(),
                 SelectionMethod::Greedy => "greedy".to_string(),
@@ -388,16 +390,16 @@ impl<U: UserSource, S: SuggestionSink, H: HistorySource> NightlyJobs<U, S, H> {
             )));
         }
         let t = Instant::now();
-        let pairs = store.pairs(&selected).await.map_err(split_error)?;
+        let per_part = self.settings.region_write_pairs.max(1) as usize;
+        let from = sj.part as usize * per_part;
+        let slice = store
+            .pairs(&selected, from..from + per_part)
+            .await
+            .map_err(split_error)?;
         let region = store
             .compiled_snapshot(&plan, sj.run_date, &self.settings.matching)
             .await
             .map_err(split_error)?;
-        let per_part = self.settings.region_write_pairs.max(1) as usize;
-        let from = (sj.part as usize * per_part).min(pairs.len());
-        let to = (from + per_part).min(pairs.len());
-        let slice: Vec<Edge> = pairs[from..to].to_vec();
-        drop(pairs);
         let made = tokio::task::spawn_blocking(move || suggestions(&region, &slice))
             .await
             .map_err(blocking_error)?;
@@ -508,14 +510,6 @@ enum Step {
     Done(Value),
     /// The payload, the split's store and its plan.
     Go(SplitJob, SplitStore, SplitPlan),
-}
-
-fn endpoints(edges: &[Edge]) -> usize {
-    edges
-        .iter()
-        .flat_map(|e| [e.a, e.b])
-        .collect::<HashSet<u32>>()
-        .len()
 }
 
 #[cfg(test)]

@@ -23,6 +23,10 @@ const USERS_PER_CHUNK: usize = 20_000;
 /// Edges per chunk (12 bytes each: about 6 MB).
 const EDGES_PER_CHUNK: usize = 500_000;
 
+fn edges_per_chunk() -> u64 {
+    EDGES_PER_CHUNK as u64
+}
+
 /// Errors of the split store.
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
@@ -89,6 +93,9 @@ pub struct SelectResult {
     pub pairs: u64,
     /// Chunks they are stored in.
     pub pair_chunks: u32,
+    /// Pairs per chunk (the last may hold fewer), so a write part reads only its own chunks.
+    #[serde(default = "edges_per_chunk")]
+    pub pairs_per_chunk: u64,
     /// Write jobs they are split into.
     pub parts: u32,
     /// Users with at least one candidate.
@@ -360,6 +367,7 @@ impl SplitStore {
         mut result: SelectResult,
     ) -> Result<SelectResult, SplitError> {
         result.pair_chunks = self.put_edges(|c| self.pairs_key(c), pairs).await?;
+        result.pairs_per_chunk = edges_per_chunk();
         result.pairs = pairs.len() as u64;
         self.set_field("select", &result).await?;
         Ok(result)
@@ -370,11 +378,36 @@ impl SplitStore {
         self.field("select").await
     }
 
-    /// The selected pairs.
-    pub async fn pairs(&self, result: &SelectResult) -> Result<Vec<Edge>, SplitError> {
-        let mut out = Vec::with_capacity(result.pairs as usize);
-        self.get_edges(|c| self.pairs_key(c), result.pair_chunks, &mut out)
-            .await?;
+    /// The selected pairs `range` (clamped to the pairs stored), reading only the chunks that hold
+    /// them: each write part needs its own slice, not all of them.
+    pub async fn pairs(
+        &self,
+        result: &SelectResult,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<Edge>, SplitError> {
+        let total = result.pairs as usize;
+        let (from, to) = (range.start.min(total), range.end.min(total));
+        let per_chunk = result.pairs_per_chunk.max(1) as usize;
+        let first = from / per_chunk;
+        let mut out = Vec::new();
+        for chunk in first..to.div_ceil(per_chunk) {
+            let key = self.pairs_key(chunk as u32);
+            let raw = self.take(key.clone()).await?;
+            decode_edges(&raw, &mut out).map_err(|message| SplitError::Corrupt { key, message })?;
+        }
+        let skip = from - first * per_chunk;
+        if out.len() < skip + (to - from) {
+            return Err(SplitError::Corrupt {
+                key: self.pairs_key(first as u32),
+                message: format!(
+                    "pairs {from}..{to} asked, the chunks from {first} hold {} from pair {}",
+                    out.len(),
+                    first * per_chunk
+                ),
+            });
+        }
+        out.truncate(skip + (to - from));
+        out.drain(..skip);
         Ok(out)
     }
 
